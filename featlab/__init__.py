@@ -1,0 +1,11 @@
+"""featlab: helpers for the course on image feature extraction with CNNs.
+
+``import featlab as fl`` — each function's docstring names the notebook that explains it.
+"""
+from . import plot, widgets
+from .extract import Capture, aliases, extract, layer_names, resolve_layer
+from .images import ImageError, Preprocess, load_image, sample_images
+from .models import (WeightsUnavailableError, available_models, device, imagenet_labels,
+                     load_model, model_names, predict, preprocess, preprocess_for)
+
+__version__ = "0.1.0"

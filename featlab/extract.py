@@ -1,0 +1,205 @@
+"""Naming layers and pulling their outputs out of a model with forward hooks.
+
+Taught in ``notebooks/05_feature_maps.ipynb``.
+"""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .images import ImageLike, check_batch
+
+__all__ = ["aliases", "resolve_layer", "layer_names", "Capture", "extract", "as_batch", "in_channels"]
+
+
+# --- layer names -------------------------------------------------------------------------
+
+def _vgg_aliases(model: nn.Module) -> dict[str, str]:
+    out, block, conv = {}, 1, 0
+    for i, m in enumerate(model.features):
+        if isinstance(m, nn.Conv2d):
+            conv += 1
+            out[f"conv{block}_{conv}"] = f"features.{i}"
+        elif isinstance(m, nn.ReLU):
+            out[f"relu{block}_{conv}"] = f"features.{i}"
+        elif isinstance(m, nn.MaxPool2d):
+            out[f"pool{block}"] = f"features.{i}"
+            block, conv = block + 1, 0
+    linears = [i for i, m in enumerate(model.classifier) if isinstance(m, nn.Linear)]
+    out.update({f"fc{6 + k}": f"classifier.{i}" for k, i in enumerate(linears)})
+    return out
+
+
+def aliases(model: nn.Module) -> dict[str, str]:
+    """Lesson-friendly names -> module paths for the models of the course.
+
+    VGG: ``conv1_1 … conv5_3`` (the convolution, before its ReLU), ``relu1_1 …``,
+    ``pool1 … pool5``, ``fc6, fc7, fc8``. ResNet: ``stem`` (after the max-pool),
+    ``layer1 … layer4``, ``avgpool``, ``fc``. EfficientNet-Lite0: ``stem``, ``block1 … block7``,
+    ``head`` (last 1×1 conv + BN + ReLU6), ``avgpool``, ``fc``.
+    """
+    names = dict(model.named_modules())
+    if "features" in names and "classifier" in names and isinstance(names["features"], nn.Sequential):
+        return _vgg_aliases(model)
+    if all(k in names for k in ("conv1", "maxpool", "layer4", "avgpool", "fc")):
+        return {"stem": "maxpool", **{f"layer{i}": f"layer{i}" for i in range(1, 5)},
+                "avgpool": "avgpool", "fc": "fc"}
+    if all(k in names for k in ("conv_stem", "bn1", "blocks", "bn2", "global_pool", "classifier")):
+        blocks = {f"block{i + 1}": f"blocks.{i}" for i in range(len(names["blocks"]))}
+        return {"stem": "bn1", **blocks, "head": "bn2", "avgpool": "global_pool", "fc": "classifier"}
+    return {}
+
+
+def resolve_layer(model: nn.Module, layer: str) -> str:
+    """Alias or module path -> module path; unknown names raise an error listing valid ones."""
+    paths = [n for n, _ in model.named_modules() if n]
+    if layer in paths:
+        return layer
+    al = aliases(model)
+    if layer in al:
+        return al[layer]
+    close = difflib.get_close_matches(layer, list(al) + paths, n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    alias_text = f"Aliases: {', '.join(al)}.\n" if al else ""
+    raise ValueError(
+        f"unknown layer '{layer}' for {type(model).__name__}.{hint}\n{alias_text}"
+        f"Module paths: {', '.join(paths)}.\n(fl.layer_names(model) lists them with output shapes.)"
+    )
+
+
+def in_channels(model: nn.Module) -> int:
+    """Number of input channels the model's first convolution takes (3 for RGB models)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            return m.in_channels
+    raise ValueError(f"{type(model).__name__} has no Conv2d layer.")
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def as_batch(model: nn.Module, images: ImageLike | Sequence[ImageLike] | torch.Tensor) -> torch.Tensor:
+    """Pictures or a normalised (N, C, H, W) tensor -> a checked batch on the model's device."""
+    if isinstance(images, torch.Tensor):
+        check_batch(images, in_channels(model))
+        return images.to(_model_device(model))
+    from .models import preprocess
+    return preprocess(images, model)
+
+
+@torch.inference_mode()
+def layer_names(model: nn.Module, input_size: int = 224) -> dict[str, tuple[int, ...]]:
+    """Every module path that runs in ``model``'s forward, in call order, -> its output shape.
+
+    Shapes are per image, e.g. ``(64, 112, 112)`` for (C, H, W), for a
+    ``input_size × input_size`` input. Aliases (see :func:`aliases`) are accepted wherever a
+    layer name is.
+    """
+    order: list[str] = []
+    shapes: dict[str, tuple[int, ...]] = {}
+    named = [(n, m) for n, m in model.named_modules() if n]
+
+    def pre(name):
+        def hook(_m, _inp):
+            if name not in order:
+                order.append(name)
+        return hook
+
+    def post(name):
+        def hook(_m, _inp, out):
+            if isinstance(out, torch.Tensor) and name not in shapes:
+                shapes[name] = tuple(out.shape[1:])
+        return hook
+
+    handles = [m.register_forward_pre_hook(pre(n)) for n, m in named]
+    handles += [m.register_forward_hook(post(n)) for n, m in named]
+    try:
+        x = torch.zeros(1, in_channels(model), input_size, input_size, device=_model_device(model))
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return {n: shapes[n] for n in order if n in shapes}
+
+
+# --- capturing outputs -------------------------------------------------------------------
+
+class _Done(Exception):
+    """Raised inside a hook to end the forward pass once every wanted layer was seen."""
+
+
+class Capture:
+    """Context manager: record the outputs of some layers during forward passes.
+
+    >>> with Capture(model, ["layer3", "layer4"]) as cap:
+    ...     model(x)
+    >>> cap.outputs["layer4"].shape   # (N, C, H, W)
+
+    Hooks are removed on exit, also after an exception. ``clone=True`` copies each output,
+    so a later in-place op (``ReLU(inplace=True)``) cannot change what was recorded.
+    ``stop=True`` ends the forward pass as soon as all layers were recorded (use
+    :func:`extract`, which catches that).
+    """
+
+    def __init__(self, model: nn.Module, layers: Sequence[str], clone: bool = True, stop: bool = False):
+        self.model, self.layers = model, list(layers)
+        self.paths = [resolve_layer(model, name) for name in self.layers]
+        self.clone, self.stop = clone, stop
+        self.outputs: dict[str, torch.Tensor] = {}
+        self._handles: list = []
+
+    def _hook(self, name: str):
+        def hook(_m, _inp, out):
+            if not isinstance(out, torch.Tensor):
+                raise TypeError(f"layer '{name}' returns {type(out).__name__}, not a tensor.")
+            self.outputs[name] = out.clone() if self.clone else out
+            if self.stop and len(self.outputs) == len(self.layers):
+                raise _Done
+        return hook
+
+    def __enter__(self) -> "Capture":
+        modules = dict(self.model.named_modules())
+        for name, path in zip(self.layers, self.paths):
+            self._handles.append(modules[path].register_forward_hook(self._hook(name)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+
+def extract(model: nn.Module, images: ImageLike | Sequence[ImageLike] | torch.Tensor,
+            layers: str | Sequence[str], batch_size: int | None = None,
+            progress: bool = False) -> dict[str, torch.Tensor]:
+    """Outputs of ``layers`` for a batch of images: ``{layer: (N, C, H, W) tensor}``.
+
+    ``images``: pictures (preprocessed for the model) or a normalised (N, C, H, W) tensor.
+    ``layers``: module paths or aliases, e.g. ``"layer3"``, ``"features.28"``, ``"conv5_3"``.
+    Runs under ``torch.inference_mode``; the forward pass stops after the deepest requested
+    layer. ``batch_size`` splits large inputs (with a tqdm bar if ``progress``). Results stay
+    on the model's device.
+    """
+    single = isinstance(layers, str)
+    layers = [layers] if single else list(dict.fromkeys(layers))
+    x = as_batch(model, images)
+    chunks = [x] if batch_size is None else list(x.split(batch_size))
+    if progress:
+        from tqdm.auto import tqdm
+        chunks = tqdm(chunks, desc="extract", unit="batch")
+    parts: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+    with torch.inference_mode():
+        for chunk in chunks:
+            with Capture(model, layers, clone=True, stop=True) as cap:
+                try:
+                    model(chunk)
+                except _Done:
+                    pass
+            for name in layers:
+                parts[name].append(cap.outputs[name])
+    return {name: torch.cat(p) if len(p) > 1 else p[0] for name, p in parts.items()}

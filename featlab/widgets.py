@@ -1,0 +1,47 @@
+"""Interactive explorers (ipywidgets). Each returns a widget; in a headless run it only prints.
+
+Taught in ``notebooks/05_feature_maps.ipynb``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from .extract import extract
+from .images import ImageLike
+
+__all__ = ["feature_explorer"]
+
+
+def feature_explorer(model: nn.Module, image: ImageLike, layers: Sequence[str]):
+    """Pick a layer and a channel with sliders; see that channel's map next to the picture.
+
+    Features of all ``layers`` are computed once, so moving the sliders is instant.
+    """
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    from .images import load_image
+
+    feats = {k: v[0].float().cpu() for k, v in extract(model, image, list(layers)).items()}
+    picture = load_image(image)
+    layer = W.Dropdown(options=list(layers), description="layer")
+    channel = W.IntSlider(0, 0, feats[layers[0]].shape[0] - 1, description="channel")
+    out = W.Output()
+
+    def draw(*_):
+        f = feats[layer.value]
+        channel.max = f.shape[0] - 1
+        with out:
+            out.clear_output(wait=True)
+            fig, (a, b) = plt.subplots(1, 2, figsize=(6, 3))
+            a.imshow(picture), a.axis("off"), a.set_title("input", fontsize=9)
+            b.imshow(f[channel.value].numpy()), b.axis("off")
+            b.set_title(f"{layer.value} ch {channel.value}  {tuple(f.shape[1:])}", fontsize=9)
+            plt.show()
+
+    layer.observe(draw, "value")
+    channel.observe(draw, "value")
+    draw()
+    return W.VBox([W.HBox([layer, channel]), out])
