@@ -143,7 +143,9 @@ class Capture:
     Hooks are removed on exit, also after an exception. ``clone=True`` copies each output,
     so a later in-place op (``ReLU(inplace=True)``) cannot change what was recorded.
     ``stop=True`` ends the forward pass as soon as all layers were recorded (use
-    :func:`extract`, which catches that).
+    :func:`extract`, which catches that); a module that runs twice in one pass then keeps its
+    first output, as torchvision's feature extraction names it. Otherwise each pass
+    overwrites the previous one.
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[str], clone: bool = True, stop: bool = False):
@@ -157,6 +159,8 @@ class Capture:
         def hook(_m, _inp, out):
             if not isinstance(out, torch.Tensor):
                 raise TypeError(f"layer '{name}' returns {type(out).__name__}, not a tensor.")
+            if self.stop and name in self.outputs:
+                return  # a module run twice in one pass (ResNet's shared relu): keep the first
             self.outputs[name] = out.clone() if self.clone else out
             if self.stop and len(self.outputs) == len(self.layers):
                 raise _Done
@@ -200,6 +204,10 @@ def extract(model: nn.Module, images: ImageLike | Sequence[ImageLike] | torch.Te
                     model(chunk)
                 except _Done:
                     pass
+            missing = [n for n in layers if n not in cap.outputs]
+            if missing:
+                raise ValueError(f"layer(s) {missing} did not run in the forward pass of "
+                                 f"{type(model).__name__}; pick layers from fl.layer_names(model).")
             for name in layers:
                 parts[name].append(cap.outputs[name])
     return {name: torch.cat(p) if len(p) > 1 else p[0] for name, p in parts.items()}
