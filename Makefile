@@ -24,11 +24,11 @@ test: install                  ## unit tests + every notebook and exercise solut
 
 handouts: install              ## execute every notebook and write HTML to build/handouts/
 	@mkdir -p build/handouts
-	MPLBACKEND=agg $(BIN)/jupyter nbconvert --to html --execute --output-dir build/handouts \
+	$(BIN)/jupyter nbconvert --to html --execute --output-dir build/handouts \
 	    --ExecutePreprocessor.timeout=300 notebooks/*.ipynb
 
 notebooks: install             ## re-execute notebooks in place (refresh the committed outputs)
-	MPLBACKEND=agg $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=300 notebooks/*.ipynb exercises/solutions/*.ipynb
 
 benchmark: install
