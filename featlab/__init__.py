@@ -2,7 +2,7 @@
 
 ``import featlab as fl`` — each function's docstring names the notebook that explains it.
 """
-from . import checks, plot, widgets
+from . import cache, checks, plot, widgets
 from .extract import Capture, aliases, extract, layer_names, resolve_layer
 from .images import ImageError, Preprocess, load_image, sample_images
 from .models import (WeightsUnavailableError, available_models, device, imagenet_labels,
