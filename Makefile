@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 lab: install                   ## open the course in JupyterLab
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 test: install                  ## unit tests + every notebook and exercise solution (nbval)
 	MPLBACKEND=agg $(BIN)/python -m pytest
