@@ -1,0 +1,53 @@
+import matplotlib
+
+matplotlib.use("agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import featlab as fl  # noqa: E402
+
+
+def test_top_channels_ranks_by_mean():
+    f = torch.zeros(5, 4, 4)
+    f[3] = 2.0
+    f[1] = 1.0
+    f[4, 0, 0] = 100.0  # mean 6.25: strongest
+    assert fl.plot.top_channels(f, 3) == [4, 3, 1]
+    assert fl.plot.top_channels(f[None], 10)[:3] == [4, 3, 1] and len(fl.plot.top_channels(f, 10)) == 5
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        fl.plot.top_channels(torch.zeros(4, 4))
+
+
+def test_feature_grid_shows_the_chosen_channels():
+    f = torch.rand(20, 6, 6)
+    fig = fl.plot.feature_grid(f, k=10, ncols=5, title="t")
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert titles == [str(c) for c in fl.plot.top_channels(f, 10)]
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), f[int(titles[0])].numpy())
+    plt.close(fig)
+
+
+def test_overlay_resizes_heatmap_to_picture():
+    ax = fl.plot.overlay("coffee", torch.rand(7, 7), title="x")
+    picture, heat = ax.images
+    assert heat.get_array().shape == picture.get_array().shape[:2] == (400, 600)
+    with pytest.raises(ValueError, match="2-D"):
+        fl.plot.overlay("coffee", torch.rand(2, 7, 7))
+    plt.close("all")
+
+
+def test_show_images():
+    fig = fl.plot.show_images(["chelsea", "coffee", "rocket"], ["a", "b", "c"], ncols=2)
+    assert [ax.get_title() for ax in fig.axes if ax.images] == ["a", "b", "c"]
+    plt.close(fig)
+
+
+def test_feature_explorer_builds_a_widget(lite0):
+    w = fl.widgets.feature_explorer(lite0, "chelsea", ["stem", "head"])
+    layer, channel = w.children[0].children
+    assert layer.options == ("stem", "head") and channel.max == 31
+    layer.value = "head"
+    assert channel.max == 1279
+    plt.close("all")
