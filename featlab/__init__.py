@@ -9,3 +9,6 @@ from .models import (WeightsUnavailableError, available_models, device, imagenet
                      load_model, model_names, predict, preprocess, preprocess_for)
 
 __version__ = "0.1.0"
+from .conv import conv1x1_as_linear, conv2d, conv2d_loops, conv2d_unfold, conv_output_size
+from .cam import GradientCapture, cam, gap_head, grad_cam, layer_gradients
+from .receptive import ReceptiveField, empirical_receptive_field, receptive_field, receptive_field_table

@@ -11,7 +11,7 @@ from torch import nn
 from .extract import extract
 from .images import ImageLike
 
-__all__ = ["feature_explorer"]
+__all__ = ["feature_explorer", "grad_cam_explorer"]
 
 
 def feature_explorer(model: nn.Module, image: ImageLike, layers: Sequence[str]):
@@ -45,3 +45,37 @@ def feature_explorer(model: nn.Module, image: ImageLike, layers: Sequence[str]):
     channel.observe(draw, "value")
     draw()
     return W.VBox([W.HBox([layer, channel]), out])
+
+
+def grad_cam_explorer(model: nn.Module, image: ImageLike, layers: Sequence[str], topk: int = 10):
+    """Pick one of the top-k classes and a layer; see the Grad-CAM overlay.
+
+    Taught in ``notebooks/06_grad_cam.ipynb``.
+    """
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    from .cam import grad_cam
+    from .models import imagenet_labels, predict, preprocess, preprocess_for
+    from .plot import overlay
+
+    labels = imagenet_labels()
+    x = preprocess(image, model)
+    options = [(f"{lab} ({p:.2f})", labels.index(lab)) for lab, p in predict(model, x, topk=topk)[0]]
+    cls = W.Dropdown(options=options, description="class")
+    lay = W.Dropdown(options=list(layers), value=list(layers)[-1], description="layer")
+    out = W.Output()
+    picture = preprocess_for(model).denormalize(x[0]).cpu()
+
+    def draw(*_):
+        heat = grad_cam(model, x, lay.value, target=cls.value)[0].cpu()
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(2.6, 2.6))
+            overlay(picture, heat, ax=ax, title=f"{labels[cls.value]} @ {lay.value}")
+            plt.show()
+
+    cls.observe(draw, "value")
+    lay.observe(draw, "value")
+    draw()
+    return W.VBox([W.HBox([cls, lay]), out])

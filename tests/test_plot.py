@@ -51,3 +51,12 @@ def test_feature_explorer_builds_a_widget(lite0):
     layer.value = "head"
     assert channel.max == 1279
     plt.close("all")
+
+
+def test_grad_cam_explorer_offers_top_classes_and_layers(lite0):
+    w = fl.widgets.grad_cam_explorer(lite0, "coffee", ["block5", "head"], topk=3)
+    cls, layer = w.children[0].children
+    assert [label for label, _ in cls.options][0].startswith("espresso")
+    assert cls.value == fl.imagenet_labels().index("espresso") and layer.value == "head"
+    layer.value = "block5"  # redraws without error
+    plt.close("all")
