@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--model", default="efficientnet_lite0")
     ex.add_argument("--layers", default="head", help="comma-separated layer names or aliases")
     ex.add_argument("--pool", default="avg", choices=["avg", "max"])
-    ex.add_argument("--batch-size", type=int, default=32)
+    ex.add_argument("--batch-size", type=int, default=None, help="default: 32 on a GPU, 4 on a CPU")
     ex.add_argument("--no-progress", action="store_true")
     sub.add_parser("models", help="list models and whether their weights are on this machine")
     args = parser.parse_args(argv)
