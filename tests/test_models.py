@@ -45,11 +45,11 @@ def test_remap_rejects_mismatched_checkpoint():
     sd = models._lite0_build().state_dict()
     bad = dict(list(sd.items())[:-1])
     with pytest.raises(fl.WeightsUnavailableError, match="296"):
-        models._lite0_remap(bad)
+        models._lite0_remap(bad, sd)
     swapped = dict(sd)
     swapped["conv_stem.weight"] = torch.zeros(1)
     with pytest.raises(fl.WeightsUnavailableError, match="cannot map"):
-        models._lite0_remap(swapped)
+        models._lite0_remap(swapped, sd)
 
 
 def test_offline_without_weights_gives_a_clear_error(tmp_path, monkeypatch):
