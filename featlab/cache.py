@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .extract import extract, resolve_layer
+from .extract import extract, model_device, resolve_layer
 from .images import ImageError
 from .models import preprocess_for
 
@@ -81,8 +81,7 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
     for name in layers:
         resolve_layer(model, name)  # fail early, listing valid names
     if batch_size is None:
-        on_gpu = next(model.parameters()).device.type != "cpu"
-        batch_size = 32 if on_gpu else 4
+        batch_size = 4 if model_device(model).type == "cpu" else 32
     model_name = getattr(model, "featlab_name", type(model).__name__)
     prep = preprocess_for(model)
     root = Path(folder)

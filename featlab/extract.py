@@ -12,7 +12,8 @@ from torch import nn
 
 from .images import ImageLike, check_batch
 
-__all__ = ["aliases", "resolve_layer", "layer_names", "Capture", "extract", "as_batch", "in_channels"]
+__all__ = ["aliases", "resolve_layer", "layer_names", "Capture", "extract", "as_batch", "in_channels",
+           "model_device"]
 
 
 # --- layer names -------------------------------------------------------------------------
@@ -78,7 +79,8 @@ def in_channels(model: nn.Module) -> int:
     raise ValueError(f"{type(model).__name__} has no Conv2d layer.")
 
 
-def _model_device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's parameters (cpu for a model without parameters)."""
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
 
@@ -87,7 +89,7 @@ def as_batch(model: nn.Module, images: ImageLike | Sequence[ImageLike] | torch.T
     """Pictures or a normalised (N, C, H, W) tensor -> a checked batch on the model's device."""
     if isinstance(images, torch.Tensor):
         check_batch(images, in_channels(model))
-        return images.to(_model_device(model))
+        return images.to(model_device(model))
     from .models import preprocess
     return preprocess(images, model)
 
@@ -119,7 +121,7 @@ def layer_names(model: nn.Module, input_size: int = 224) -> dict[str, tuple[int,
     handles = [m.register_forward_pre_hook(pre(n)) for n, m in named]
     handles += [m.register_forward_hook(post(n)) for n, m in named]
     try:
-        x = torch.zeros(1, in_channels(model), input_size, input_size, device=_model_device(model))
+        x = torch.zeros(1, in_channels(model), input_size, input_size, device=model_device(model))
         model(x)
     finally:
         for h in handles:
@@ -142,8 +144,8 @@ class Capture:
 
     Hooks are removed on exit, also after an exception. ``clone=True`` copies each output,
     so a later in-place op (``ReLU(inplace=True)``) cannot change what was recorded.
-    ``stop=True`` ends the forward pass as soon as all layers were recorded (use
-    :func:`extract`, which catches that); a module that runs twice in one pass then keeps its
+    ``stop=True`` ends the forward pass as soon as all layers were recorded (the ``with``
+    block then ends quietly, without the model's output); a module that runs twice in one pass then keeps its
     first output, as torchvision's feature extraction names it. Otherwise each pass
     overwrites the previous one.
     """
@@ -172,10 +174,11 @@ class Capture:
             self._handles.append(modules[path].register_forward_hook(self._hook(name)))
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> bool:
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        return exc_type is _Done  # the early stop of stop=True is not an error
 
 
 def extract(model: nn.Module, images: ImageLike | Sequence[ImageLike] | torch.Tensor,
@@ -200,10 +203,7 @@ def extract(model: nn.Module, images: ImageLike | Sequence[ImageLike] | torch.Te
     with torch.inference_mode():
         for chunk in chunks:
             with Capture(model, layers, clone=True, stop=True) as cap:
-                try:
-                    model(chunk)
-                except _Done:
-                    pass
+                model(chunk)
             missing = [n for n in layers if n not in cap.outputs]
             if missing:
                 raise ValueError(f"layer(s) {missing} did not run in the forward pass of "

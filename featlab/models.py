@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .extract import as_batch, model_device
 from .images import ImageLike, Preprocess
 
 __all__ = [
@@ -199,7 +200,7 @@ def preprocess(images: ImageLike | Sequence[ImageLike], model: nn.Module | str) 
     """Pictures -> normalised batch (N, 3, 224, 224) for ``model``, on the model's device."""
     x = preprocess_for(model)(images)
     if isinstance(model, nn.Module):
-        x = x.to(next(model.parameters()).device)
+        x = x.to(model_device(model))
     return x
 
 
@@ -217,7 +218,6 @@ def predict(model: nn.Module, images: ImageLike | Sequence[ImageLike] | torch.Te
     ``images`` are pictures (preprocessed for ``model``) or an already normalised
     (N, 3, H, W) tensor.
     """
-    from .extract import as_batch
     logits = model(as_batch(model, images))
     probs = logits.float().softmax(dim=1).cpu()
     p, idx = probs.topk(topk, dim=1)

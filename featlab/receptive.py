@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .extract import Capture, _Done, _model_device, aliases, in_channels, resolve_layer
+from .extract import Capture, aliases, in_channels, model_device, resolve_layer
 
 __all__ = ["ReceptiveField", "ReceptiveFieldTable", "EmpiricalReceptiveField", "receptive_field",
            "receptive_field_table", "empirical_receptive_field"]
@@ -302,7 +302,7 @@ def _blank(model: nn.Module, input_size, dtype: torch.dtype | None = None, noise
         x = torch.randn(1, c, h, w, generator=torch.Generator().manual_seed(0), dtype=dtype)
     else:
         x = torch.zeros(1, c, h, w, dtype=dtype)
-    return x.to(_model_device(model))
+    return x.to(model_device(model))
 
 
 def _follow(model: nn.Module, input_size) -> dict[str, ReceptiveField | _Unknown]:
@@ -470,14 +470,11 @@ def empirical_receptive_field(model: nn.Module, layer: str, input_size: int | Pa
     if images is None:
         x = _blank(model, input_size, dtype, noise=True)
     else:
-        x = images.detach().to(_model_device(model), dtype or images.dtype)
+        x = images.detach().to(model_device(model), dtype or images.dtype)
     x = x.requires_grad_(True)
     surrogate = _Linearized() if linearize else contextlib.nullcontext()
     with torch.enable_grad(), surrogate, Capture(model, [path], clone=False, stop=True) as cap:
-        try:
-            model(x)
-        except _Done:
-            pass
+        model(x)
     y = cap.outputs[path]
     if y.ndim != 4:
         raise ValueError(f"layer '{layer}' gives shape {tuple(y.shape)}, not a (N, C, H, W) map.")
