@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .embed import pool
 from .extract import extract, model_device, resolve_layer
 from .images import ImageError
 from .models import preprocess_for
@@ -34,17 +35,6 @@ def list_images(folder: str | os.PathLike) -> list[str]:
         raise NotADirectoryError(f"'{root}' is not a folder of images.")
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def pool(f: torch.Tensor, how: str = "avg") -> torch.Tensor:
-    """(N, C, H, W) -> (N, C) by global average (``avg``) or max (``max``); (N, D) passes through."""
-    if f.ndim == 2:
-        return f
-    if how == "avg":
-        return f.mean(dim=(2, 3))
-    if how == "max":
-        return f.amax(dim=(2, 3))
-    raise ValueError(f"pool must be 'avg' or 'max'; got '{how}'.")
 
 
 def _open(out: Path, layers: Sequence[str], model_name: str, pooling: str):

@@ -1,0 +1,18 @@
+"""Automatic checks for the exercise notebooks in ``exercises/``, one module per notebook.
+
+Each ``check_*`` takes the learner's function (or result), compares it with featlab's own
+implementation or a library reference on fresh inputs, prints a ✓ line when right, and
+raises :class:`ExerciseError` (an AssertionError) saying what is wrong when not.
+Exercise ``NN`` calls ``fl.checks.check_…``; the code lives in ``checks/nbNN_<topic>.py``.
+"""
+from ._common import ExerciseError
+from .nb01_convolution import *  # noqa: F401,F403
+from .nb02_receptive import *  # noqa: F401,F403
+from .nb03_reshape import *  # noqa: F401,F403
+from .nb04_gap_cam import *  # noqa: F401,F403
+from .nb05_feature_maps import *  # noqa: F401,F403
+from .nb06_grad_cam import *  # noqa: F401,F403
+from .nb07_embeddings import *  # noqa: F401,F403
+from .nb08_arcface import *  # noqa: F401,F403
+from .nb09_fisher import *  # noqa: F401,F403
+from .nb10_frechet import *  # noqa: F401,F403

@@ -1,0 +1,98 @@
+"""Checks for ``exercises/02_*.ipynb`` (receptive fields; notebook ``notebooks/02_*``)."""
+from __future__ import annotations
+
+import torch
+
+from ._common import ExerciseError, _ok
+
+__all__ = ['check_rf_recursion', 'check_rf_full', 'check_unit_span']
+
+
+def _rf_stacks(seed: int, n: int = 6):
+    """Random layer stacks [(kernel, stride, padding, dilation), ...] for the 02 checks."""
+    g = torch.Generator().manual_seed(seed)
+    pick = lambda hi: int(torch.randint(1, hi + 1, (1,), generator=g))  # noqa: E731
+    stacks = [[(3, 1, 1, 1), (2, 2, 0, 1), (3, 1, 1, 1)]]
+    for _ in range(n):
+        stacks.append([(pick(5), pick(2), pick(2) - 1, pick(2)) for _ in range(pick(4) + 1)])
+    return stacks
+
+
+def _rf_reference(layers, size: int = 40):
+    """featlab's (R, S, P) after each layer of a conv stack, for a ``size``×``size`` input
+    (enlarged when the stack needs more), and the last layer's ReceptiveField."""
+    from torch import nn
+    from ..receptive import receptive_field
+
+    r, s = 1, 1
+    for k, st, _, d in layers:          # only to make the input large enough for the stack
+        r, s = r + d * (k - 1) * s, s * st
+    size = max(size, r)
+    model = nn.Sequential(*[nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d) for k, s, p, d in layers])
+    rfs = [receptive_field(model, str(i), size) for i in range(len(layers))]
+    return [(rf.size[0], rf.stride[0], rf.padding[0]) for rf in rfs], rfs[-1]
+
+
+def _as_triples(value, what: str, n: int, width: int) -> list:
+    if value is None:
+        raise ExerciseError(f"{what} returned None: fill in the TODO.")
+    try:
+        rows = [tuple(int(v) for v in row) for row in value]
+    except TypeError:
+        raise ExerciseError(f"{what} should return a list of {width}-tuples, one per layer; "
+                            f"got {type(value).__name__}.") from None
+    if len(rows) != n or any(len(r) != width for r in rows):
+        raise ExerciseError(f"{what} should return {n} tuples of {width} numbers (one per layer); "
+                            f"got {value!r}.")
+    return rows
+
+
+def check_rf_recursion(rf_recursion) -> None:
+    """``rf_recursion(layers)``: [(kernel, stride), ...] -> [(R, S) after each layer]."""
+    for layers in _rf_stacks(21):
+        want, _ = _rf_reference([(k, s, 0, 1) for k, s, _, _ in layers])
+        ks = [(k, s) for k, s, _, _ in layers]
+        got = _as_triples(rf_recursion(ks), f"rf_recursion({ks})", len(ks), 2)
+        for i, ((r, s), (wr, ws, _)) in enumerate(zip(got, want)):
+            if (r, s) != (wr, ws):
+                raise ExerciseError(
+                    f"rf_recursion({ks}): after layer {i} you give R={r}, S={s}; featlab says "
+                    f"R={wr}, S={ws}. Remember R grows by (k - 1) times the stride *before* the "
+                    "layer, and S multiplies by the layer's stride afterwards.")
+    _ok("rf_recursion gives size and stride of every layer")
+
+
+def check_rf_full(rf_full) -> None:
+    """``rf_full(layers)``: [(kernel, stride, padding, dilation), ...] -> [(R, S, P) per layer]."""
+    for layers in _rf_stacks(22):
+        want, _ = _rf_reference(layers)
+        got = _as_triples(rf_full(layers), f"rf_full({layers})", len(layers), 3)
+        for i, (g, w) in enumerate(zip(got, want)):
+            if g != w:
+                hint = ("the effective padding grows by p times the stride before the layer"
+                        if g[:2] == w[:2] else "a dilated kernel spans d (k - 1) + 1 pixels")
+                raise ExerciseError(f"rf_full({layers}): after layer {i} you give (R, S, P) = {g}; "
+                                    f"featlab says {w}. Hint: {hint}.")
+    _ok("rf_full gives size, stride and effective padding, with dilation")
+
+
+def check_unit_span(unit_span) -> None:
+    """``unit_span(R, S, P, i, n)``: the pixels [start, stop) of unit i, clipped to 0..n."""
+    for layers in _rf_stacks(23):
+        _, rf = _rf_reference(layers, 40)
+        (r, s, p), n, units = (rf.size[0], rf.stride[0], rf.padding[0]), rf.input_size[0], rf.output_size[0]
+        for i in sorted({0, units // 2, units - 1}):
+            want = rf.box(i, i, clip=True)[0::2]
+            got = unit_span(r, s, p, i, n)
+            if got is None:
+                raise ExerciseError("unit_span returned None: fill in the TODO.")
+            if tuple(int(v) for v in got) != want:
+                raw = rf.box(i, i)[0::2]
+                if tuple(int(v) for v in got) == raw:
+                    raise ExerciseError(f"unit_span(R={r}, S={s}, P={p}, i={i}, n={n}) gave {raw}: right "
+                                        f"field, but clip it to the image: expected {want}.")
+                raise ExerciseError(
+                    f"unit_span(R={r}, S={s}, P={p}, i={i}, n={n}) gave {tuple(got)}; expected {want} "
+                    f"(before clipping to the image: {raw}). Unit i starts at -P + i*S and covers R "
+                    "pixels; stop is excluded.")
+    _ok("unit_span locates every unit's field, clipped to the image")

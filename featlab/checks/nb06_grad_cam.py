@@ -1,0 +1,76 @@
+"""Checks for ``exercises/06_*.ipynb`` (Grad-CAM; notebook ``notebooks/06_*``)."""
+from __future__ import annotations
+
+import torch
+
+from ._common import ExerciseError, _close, _ok, _tensor
+
+__all__ = ['check_channel_weights', 'check_grad_cam_map', 'check_pointing_hit']
+
+
+def check_channel_weights(channel_weights) -> None:
+    """``channel_weights(grads)``: (N, K, h, w) gradients -> (N, K) Grad-CAM weights alpha."""
+    torch.manual_seed(60)
+    grads = torch.randn(2, 5, 3, 4)
+    got = _tensor(channel_weights(grads), "channel_weights(grads)")
+    want = grads.mean(dim=(2, 3))
+    if tuple(got.shape) == (2, 5) and torch.allclose(got, grads.sum(dim=(2, 3))):
+        raise ExerciseError("channel_weights sums the gradients; Grad-CAM averages them over (h, w).")
+    if tuple(got.shape) != (2, 5):
+        raise ExerciseError(f"channel_weights(grads) has shape {tuple(got.shape)}; expected (N, K) = (2, 5): "
+                            "average over the two spatial dimensions (dim=(2, 3)) only.")
+    _close(got, want, "channel_weights(grads)")
+    _ok("channel_weights: alpha_k = mean over (h, w) of dy/dA_k")
+
+
+def check_grad_cam_map(grad_cam_map) -> None:
+    """``grad_cam_map(acts, grads)``: (N, K, h, w) twice -> raw (N, h, w) ReLU(sum_k alpha_k A_k)."""
+    from torch import nn
+
+    from ..cam import grad_cam, layer_gradients
+
+    torch.manual_seed(61)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 8, 3, padding=1),
+                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+    x = torch.randn(3, 3, 8, 8)
+    acts, grads, _ = layer_gradients(model, x, "2", target=[0, 1, 3])
+    want = grad_cam(model, x, "2", target=[0, 1, 3], upsample=False, normalize=False)
+    got = _tensor(grad_cam_map(acts, grads), "grad_cam_map(acts, grads)")
+    if tuple(got.shape) != tuple(want.shape):
+        raise ExerciseError(f"grad_cam_map gives shape {tuple(got.shape)}; expected (N, h, w) = "
+                            f"{tuple(want.shape)}: weight each channel by alpha, then sum over channels.")
+    if (got < 0).any():
+        raise ExerciseError("the map has negative values: apply the ReLU after summing the channels.")
+    unweighted = acts.sum(dim=1).clamp_min(0)
+    if torch.allclose(got, unweighted, atol=1e-5) and not torch.allclose(want, unweighted, atol=1e-5):
+        raise ExerciseError("the channels are summed without their weights alpha_k = mean of the gradient.")
+    _close(got, want, "grad_cam_map(acts, grads)", atol=1e-5)
+    _ok("grad_cam_map equals fl.grad_cam(..., upsample=False, normalize=False)")
+
+
+def check_pointing_hit(pointing_hit) -> None:
+    """``pointing_hit(heatmap, box)``: is the (H, W) map's maximum inside box (top, left, height, width)?"""
+    torch.manual_seed(62)
+    cases = []
+    for peak, box in [((5, 7), (4, 6, 3, 3)), ((5, 7), (6, 6, 3, 3)), ((5, 7), (3, 5, 2, 3)),
+                      ((5, 7), (3, 5, 3, 2)), ((5, 7), (5, 7, 1, 1)), ((0, 0), (0, 0, 4, 4)),
+                      ((9, 2), (0, 0, 9, 9)), ((2, 9), (0, 0, 9, 9))]:
+        heat = torch.rand(10, 12) * 0.5
+        heat[peak] = 1.0
+        r, c = peak
+        top, left, h, w = box
+        cases.append((heat, box, top <= r < top + h and left <= c < left + w))
+    for heat, box, want in cases:
+        got = pointing_hit(heat.clone(), box)
+        if got is None:
+            raise ExerciseError("pointing_hit returned None: fill in the TODO.")
+        if isinstance(got, torch.Tensor):
+            got = got.item()
+        if bool(got) != want:
+            r, c = divmod(int(heat.argmax()), heat.shape[1])
+            raise ExerciseError(
+                f"pointing_hit gave {bool(got)} for a map whose maximum is at (row {r}, col {c}) and "
+                f"box (top, left, height, width) = {box}; expected {want}. The box covers rows "
+                "top … top + height - 1 and columns left … left + width - 1; the row of a flat index "
+                "i is i // W, the column i % W.")
+    _ok("pointing_hit finds the maximum and tests it against the box (ends excluded)")
