@@ -68,8 +68,11 @@ def fisher_direction(features, labels, ridge: float | None = None):
     S_W is the within-class scatter Σ_k Σ_{i∈k} (x_i − μ_k)(x_i − μ_k)ᵀ, (D, D). When S_W is
     singular (fewer samples than dimensions, or constant features) it cannot be inverted:
     then a small ridge ``1e-6 · trace(S_W)/D`` is added to its diagonal (``ridge=`` sets it,
-    as a multiple of trace(S_W)/D). The sign makes w point from class 0's mean to class 1's
-    (classes in sorted order). Returns (D,) float64, a tensor if ``features`` was one.
+    as a multiple of trace(S_W)/D). With N ≤ D such a direction separates the points it was
+    fitted on almost perfectly whatever the data: judge it on held-out points, and try a larger
+    ``ridge`` (notebook 09 measures both). S_W weights each class by its size, as LDA does.
+    The sign makes w point from class 0's mean to class 1's (classes in sorted order).
+    Returns (D,) float64, a tensor if ``features`` was one.
     """
     x, y, classes = _classes(features, labels)
     if len(classes) != 2:
