@@ -22,7 +22,8 @@ class ArcFace(nn.Module):
     for ``F.cross_entropy``. cos θ_j is the cosine between the L2-normalised embedding and the
     L2-normalised row j. The target class gets ``s·cos(θ_y + m)`` while ``θ_y + m ≤ π``, else
     ``s·(cos θ_y − m·sin m)``, which keeps the logit decreasing in θ_y (a plain cos(θ + m) would
-    rise again past π). ``easy_margin=True`` adds the margin only where cos θ_y > 0.
+    rise again past π); at θ_y = π − m it steps down by ``s·(cos m + m·sin m − 1)`` (7.51 for
+    s=64, m=0.5). ``easy_margin=True`` adds the margin only where cos θ_y > 0.
     ``labels=None`` (inference) gives ``s·cos θ`` for every class.
     """
 

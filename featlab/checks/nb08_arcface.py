@@ -1,6 +1,235 @@
 """Checks for ``exercises/08_*.ipynb`` (ArcFace; notebook ``notebooks/08_*``)."""
 from __future__ import annotations
 
-from ._common import ExerciseError, _close, _ok, _tensor  # noqa: F401
+import math
 
-__all__: list[str] = []
+import torch
+import torch.nn.functional as F
+
+from ._common import ExerciseError, _close, _ok, _tensor
+
+__all__ = ["check_cosine_logits", "check_arcface_logits", "check_verification_accuracy"]
+
+
+def _same(got: torch.Tensor, want: torch.Tensor, atol: float = 1e-4) -> bool:
+    return tuple(got.shape) == tuple(want.shape) and bool(
+        torch.allclose(got.double(), want.double(), atol=atol, rtol=1e-4))
+
+
+def _number(value, what: str) -> float:
+    """A learner's scalar (float, numpy scalar or one-element tensor) -> float, else ExerciseError."""
+    if value is None:
+        raise ExerciseError(f"{what} returned None: fill in the TODO.")
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ExerciseError(f"{what} should return one number (the best accuracy); got a tensor of "
+                                f"shape {tuple(value.shape)}. Take the maximum over the thresholds.")
+        value = value.item()
+    if isinstance(value, (tuple, list)):
+        raise ExerciseError(f"{what} should return one number, the accuracy; got a {type(value).__name__} "
+                            f"of {len(value)} items.")
+    if isinstance(value, bool) or not hasattr(value, "__float__"):
+        raise ExerciseError(f"{what} should return one number between 0 and 1; got {type(value).__name__}.")
+    return float(value)
+
+
+# --- 1. cosine logits ------------------------------------------------------------------------
+
+def check_cosine_logits(cosine_logits) -> None:
+    """``cosine_logits(embeddings, weight, s)``: (N, D), (C, D) -> (N, C) logits s·cos θ_j."""
+    from ..arcface import ArcFace
+
+    torch.manual_seed(80)
+    emb = torch.randn(5, 4) * torch.tensor([0.2, 1.0, 7.0, 3.0, 0.5])[:, None]     # rows of any length
+    weight = torch.randn(3, 4) * torch.tensor([0.3, 4.0, 1.5])[:, None]
+    for s in (8.0, 3.0):
+        ref = ArcFace(4, 3, s=s)
+        with torch.no_grad():
+            ref.weight.copy_(weight)
+            want = ref(emb)                                                          # labels=None: s·cos θ
+        w = weight.clone().requires_grad_(True) * 1.0        # not a leaf: in-place edits are allowed
+        got = _tensor(cosine_logits(emb.clone(), w, s), "cosine_logits(embeddings, weight, s)")
+        if tuple(got.shape) == (3, 5):
+            raise ExerciseError("cosine_logits has shape (C, N) = (3, 5); expected (N, C) = (5, 3): one row "
+                                "per embedding, one column per class, so multiply emb_unit @ weight_unit.T.")
+        if tuple(got.shape) != (5, 3):
+            raise ExerciseError(f"cosine_logits gives shape {tuple(got.shape)} for embeddings (5, 4) and "
+                                "weight (3, 4); expected (N, C) = (5, 3).")
+        if not got.requires_grad:
+            raise ExerciseError("the result does not depend on `weight` through autograd (no grad_fn): "
+                                "compute with torch operations only (no .detach(), .numpy() or .item()), "
+                                "so that training can update the class centres.")
+        got = got.detach().cpu()
+        unit_e, unit_w = F.normalize(emb, dim=1), F.normalize(weight, dim=1)
+        if _same(got, s * emb @ weight.T):
+            raise ExerciseError("neither the embeddings nor the weight rows are normalised: this is "
+                                "s·W·x, which depends on the lengths. Divide every row of both by its L2 norm.")
+        if _same(got, s * emb @ unit_w.T):
+            raise ExerciseError("the embeddings are not normalised (the weight rows are): did you forget to "
+                                "normalise the embeddings? Each row of `embeddings` must have length 1.")
+        if _same(got, s * unit_e @ weight.T):
+            raise ExerciseError("the weight rows are not normalised (the embeddings are): did you forget to "
+                                "normalise the weights? Each row of `weight` (one class centre) must have length 1.")
+        if _same(got, s * F.normalize(emb, dim=0) @ F.normalize(weight, dim=0).T) or \
+                _same(got, s * unit_e @ F.normalize(weight, dim=0).T) or \
+                _same(got, s * F.normalize(emb, dim=0) @ unit_w.T):
+            raise ExerciseError("columns were normalised instead of rows: each ROW is one vector, so use "
+                                "F.normalize(x, dim=1) or x / x.norm(dim=1, keepdim=True).")
+        if _same(got, unit_e @ unit_w.T):
+            raise ExerciseError("these are the cosines themselves: multiply them by the scale s.")
+        if _same(got, unit_e @ unit_w.T * 8.0) and s != 8.0:
+            raise ExerciseError("the scale is fixed at 8: use the argument s.")
+        _close(got, want, f"cosine_logits(embeddings, weight, s={s:g})", atol=1e-4)
+    _ok("cosine_logits: unit embeddings · unit class centres, times s (== fl.ArcFace with labels=None)")
+
+
+# --- 2. ArcFace logits -----------------------------------------------------------------------
+
+def _arcface_case(seed: int, s: float, m: float):
+    """Cosines (N, C) with target cosines from 1 down to -1, so that the fallback region is hit."""
+    g = torch.Generator().manual_seed(seed)
+    targets = torch.tensor([1.0, 0.9, 0.5, 0.1, -0.3, -0.7, -0.92, -0.99, -1.0])
+    n, c = len(targets), 4
+    cos = torch.rand(n, c, generator=g) * 1.8 - 0.9
+    labels = torch.randint(0, c, (n,), generator=g)
+    cos[torch.arange(n), labels] = targets
+    return cos, labels
+
+
+def check_arcface_logits(arcface_logits) -> None:
+    """``arcface_logits(cos, labels, s, m)``: (N, C) cosines, (N,) labels -> (N, C) ArcFace logits."""
+    from ..arcface import ArcFace
+
+    for seed, s, m in [(81, 10.0, 0.5), (82, 4.0, 0.3)]:
+        cos, labels = _arcface_case(seed, s, m)
+        n, c = cos.shape
+        target = F.one_hot(labels, c).bool()
+        shifted = ArcFace(2, c, s=s, m=m).margin(cos)                  # cos(θ+m) with the fallback
+        want = s * torch.where(target, shifted, cos)
+        x = cos.clone().requires_grad_(True) * 1.0           # not a leaf: in-place edits are allowed
+        got = _tensor(arcface_logits(x, labels.clone(), s, m), "arcface_logits(cos, labels, s, m)")
+        if tuple(got.shape) != (n, c):
+            raise ExerciseError(f"arcface_logits gives shape {tuple(got.shape)} for cos of shape {(n, c)}; "
+                                "expected the same shape as cos: one logit per embedding and class.")
+        if not got.requires_grad:
+            raise ExerciseError("the result does not depend on `cos` through autograd (no grad_fn): use "
+                                "torch operations only (no .detach(), .numpy(), .item() or math.* on tensors), "
+                                "so that the loss can be trained.")
+        got = got.detach().cpu()
+        if torch.isnan(got).any() or torch.isinf(got).any():
+            raise ExerciseError("the logits contain NaN or inf, for cosines of exactly ±1: clamp the cosine "
+                                "to [-1, 1] before arccos, and 1 - cos² to >= 0 before sqrt.")
+        theta = torch.arccos(cos)
+        rest = ~target
+        # the other classes: s·cos θ_j, unchanged
+        if not _same(got[rest], s * cos[rest]):
+            if _same(got[rest], s * shifted[rest]) or _same(got[rest], s * torch.cos(theta[rest] + m)):
+                raise ExerciseError("the margin is added to every class: only the target class (given by "
+                                    "labels) gets cos(θ_y + m); the other logits stay s·cos θ_j.")
+            if _same(got[rest], cos[rest]):
+                raise ExerciseError("the logits of the other classes are not scaled: they must be s·cos θ_j.")
+            raise ExerciseError("the logits of the non-target classes are wrong: they must be s·cos θ_j, "
+                                "exactly the input cosines times s.")
+        g, cy, ty = got[target], cos[target], theta[target]
+        far = ty + m > math.pi                                          # the fallback region
+        if _same(g, s * (cy - m)):
+            raise ExerciseError("m is subtracted from the cosine (that is CosFace): ArcFace adds m to the "
+                                "ANGLE: θ_y = arccos(cos θ_y), then cos(θ_y + m).")
+        if _same(g, s * (cy + m)):
+            raise ExerciseError("m is added to the cosine: ArcFace adds m to the ANGLE θ_y = arccos(cos θ_y) "
+                                "and takes cos(θ_y + m), which is smaller than cos θ_y.")
+        if _same(g, cy) or _same(g, shifted[target]):
+            raise ExerciseError("the target logits are not scaled: multiply by s.")
+        if _same(g, s * cy):
+            raise ExerciseError("the target logits have no margin: they must be s·cos(θ_y + m).")
+        if _same(g, s * torch.where(cy > 0, torch.cos(ty + m), cy)):
+            raise ExerciseError("this is the 'easy margin' (no margin where cos θ_y <= 0); ArcFace's "
+                                "default keeps cos(θ_y + m) while θ_y + m <= π and uses "
+                                "cos θ_y − m·sin m beyond.")
+        if _same(g[~far], s * shifted[target][~far]) and not _same(g[far], s * shifted[target][far]):
+            if _same(g[far], s * torch.cos(ty[far] + m)):
+                raise ExerciseError("the fallback is missing: where θ_y + m > π, cos(θ_y + m) rises again as "
+                                    "θ_y grows; use s·(cos θ_y − m·sin m) there.")
+            raise ExerciseError("the logits are right while θ_y + m <= π but wrong beyond it (cos θ_y close "
+                                "to -1): the fallback there is s·(cos θ_y − m·sin m).")
+        if _same(g[far], s * shifted[target][far]) and not _same(g[~far], s * shifted[target][~far]):
+            raise ExerciseError("the target logits are wrong while θ_y + m <= π: there they are "
+                                "s·cos(θ_y + m), with θ_y = arccos(cos θ_y) in radians.")
+        _close(got, want, f"arcface_logits(cos, labels, s={s:g}, m={m:g})", atol=1e-4)
+    _ok("arcface_logits: s·cos(θ_y + m) on the target only, with the fallback beyond π − m (== fl.ArcFace)")
+
+
+# --- 3. verification accuracy at the best threshold -----------------------------------------
+
+def _best_accuracy(sims: torch.Tensor, same: torch.Tensor) -> float:
+    """Brute force: every similarity value is a candidate threshold, plus one above them all."""
+    thresholds = torch.cat([sims.unique(), torch.tensor([float("inf")], dtype=sims.dtype)])
+    return max(float(((sims >= t) == same).double().mean()) for t in thresholds)
+
+
+def _verification_cases():
+    g = torch.Generator().manual_seed(83)
+    cases = []
+    # a small case where the reversed rule ("same when similarity <= t") does better than chance
+    sims = torch.linspace(1.0, 0.1, 10)
+    same = torch.tensor([True, True, True, False, False, False, False, False, True, True])
+    cases.append(("small", sims, same))
+    # balanced, all similarities between 0.55 and 0.95, best threshold near 0.75
+    same = torch.arange(40) % 2 == 0
+    sims = 0.75 + 0.1 * torch.where(same, 1.0, -1.0) + 0.12 * torch.randn(40, generator=g)
+    cases.append(("high", sims.clamp(0.55, 0.95), same))
+    # 10 same and 30 different pairs (accuracy and the mean of TPR and TNR have different optima)
+    same = torch.arange(40) % 4 == 0
+    sims = torch.where(same, 0.6, 0.3) + 0.2 * torch.randn(40, generator=g)
+    cases.append(("unbalanced", sims, same))
+    # few same pairs, not above the others: best to call every pair "different"
+    same = torch.zeros(20, dtype=torch.bool)
+    same[[3, 8, 12]] = True
+    sims = torch.linspace(0.9, 0.1, 20)
+    sims[[3, 8, 12]] = torch.tensor([0.2, 0.3, 0.15])
+    cases.append(("all different", sims, same))
+    # ties: pairs with equal similarity must get the same answer
+    sims = torch.tensor([0.9, 0.8, 0.8, 0.8, 0.8, 0.4, 0.3, 0.2])
+    same = torch.tensor([True, True, True, False, False, False, True, False])
+    cases.append(("ties", sims, same))
+    return cases
+
+
+def check_verification_accuracy(verification_accuracy) -> None:
+    """``verification_accuracy(sims, same)``: (P,) similarities and (P,) booleans -> best accuracy over t."""
+    for name, sims, same in _verification_cases():
+        want = _best_accuracy(sims, same)
+        got = _number(verification_accuracy(sims.clone(), same.clone()),
+                      "verification_accuracy(similarities, same)")
+        if abs(got - want) < 1e-6:
+            continue
+        if 1 < got <= 100 and abs(got / 100 - want) < 1e-6:
+            raise ExerciseError("the accuracy is a percentage: return a fraction between 0 and 1.")
+        for t in (0.5, 0.0):
+            if abs(got - float(((sims >= t) == same).double().mean())) < 1e-6:
+                raise ExerciseError(f"this is the accuracy at a fixed threshold t = {t}: try every threshold "
+                                    "(each similarity value is a candidate) and return the best accuracy.")
+        flipped = _best_accuracy(-sims, same)
+        trivial = max(float(same.double().mean()), float((~same).double().mean()))   # all "same" / all "different"
+        if abs(got - flipped) < 1e-6 and flipped > trivial + 1e-6:
+            raise ExerciseError("the rule is reversed: a HIGHER similarity means more likely the same "
+                                "identity, so call a pair 'same' when its similarity >= t.")
+        accs = torch.tensor([float(((sims >= t) == same).double().mean()) for t in sims])
+        balanced = max(0.5 * float(((sims >= t) & same).sum() / same.sum() + ((sims < t) & ~same).sum() / (~same).sum())
+                       for t in torch.cat([sims.unique(), torch.tensor([float("inf")])]))
+        if name == "unbalanced" and abs(got - balanced) < 1e-6:
+            raise ExerciseError("this is the mean of the true-positive and true-negative rates: accuracy is "
+                                "the share of ALL pairs called right, (right 'same' + right 'different') / P.")
+        if name == "all different" and abs(got - want) > 1e-6 and abs(got - float(accs.max())) < 1e-6:
+            raise ExerciseError("calling every pair 'different' (a threshold above the largest similarity) "
+                                "is a threshold too, and here it is the best: include it.")
+        if name == "ties" and got > want:
+            raise ExerciseError(f"accuracy {got:.3f} is more than any threshold can reach ({want:.3f}): pairs "
+                                "with EQUAL similarity must get the same answer. Only cut between different "
+                                "similarity values (or test each value t with sims >= t).")
+        if any(abs(got - float(t)) < 1e-6 for t in sims[accs == accs.max()]):
+            raise ExerciseError("this looks like the best threshold: return the best ACCURACY instead.")
+        raise ExerciseError(f"verification_accuracy gives {got:.4f} on a case whose best accuracy is "
+                            f"{want:.4f}: for each threshold t, predict 'same' where similarity >= t, count "
+                            "the pairs predicted right, and return the largest share.")
+    _ok("verification_accuracy: best accuracy over all thresholds of 'same iff similarity >= t'")
