@@ -51,7 +51,10 @@ class ArcFace(nn.Module):
 
     def margin(self, cos: torch.Tensor) -> torch.Tensor:
         """cos θ -> cos(θ + m) with the fallback above (elementwise, no scale)."""
-        sin = (1.0 - cos * cos).clamp_min(0).sqrt()           # θ in [0, π], so sin θ >= 0
+        # sin θ = sqrt(1 - cos²) >= 0 for θ in [0, π]; its derivative is infinite at cos = ±1,
+        # so take the root only where it is positive (the other branch's gradient is then 0)
+        sin_sq = 1.0 - cos * cos
+        sin = torch.where(sin_sq > 0, sin_sq.clamp_min(1e-30).sqrt(), torch.zeros_like(sin_sq))
         shifted = cos * math.cos(self.m) - sin * math.sin(self.m)
         if self.easy_margin:
             return torch.where(cos > 0, shifted, cos)
