@@ -1,80 +1,236 @@
-"""How fast is fl.extract? Ratios measured in one run, on whatever device featlab picks.
+"""How fast does `featlab extract` turn a folder of JPEG files into features? Measured in one run.
 
-    python benchmarks/extract_speed.py [--n 64] [--batch-sizes 1 4 32]
+    python benchmarks/extract_speed.py                                  # CPU: efficientnet_lite0, 64 files
+    python benchmarks/extract_speed.py --device cuda --model resnet50 --n 16384 --batch-size 256
 
-Compares, for the same pictures and layers:
-  naive    - the per-image loop a first notebook writes (hook, full forward, one image at a time)
-  forward  - the model's plain batched forward pass (no hooks): the floor for a deep layer
-  extract  - fl.extract, batched, stopping after the deepest requested layer
+It writes a folder of JPEGs (the sample pictures, cropped to 4:3 and re-encoded at typical
+photo sizes, 640×480 and 1024×768, quality 90; the distinct files are repeated up to --n),
+then measures, for the same pictures and the same layer (the pooled head: Lite0's ``head``,
+ResNet's ``layer4``, average-pooled):
 
-Which batch size is fastest depends on the device: on a GPU large batches win by far; on a
-small CPU, batches of a few pictures can beat large ones (activations stop fitting in cache).
+  naive    the per-image loop of the lessons: PIL open -> torchvision transform ->
+           model(x.unsqueeze(0)) with a hook -> .cpu().numpy(); float32, on the first
+           --naive-n files (it is slow), same mix of sizes
+  extract  fl.cache.extract_folder end to end from the files to the HDF5 file (what
+           `featlab extract` runs): threads decode, uint8 to the device, normalise there,
+           bf16 + channels_last + nvJPEG on CUDA
+  forward  the forward pass alone on pre-decoded, normalised batches already on the device,
+           same batch size, precision, layout and layer: the ceiling for extract
+
+Files are read from the OS page cache (warm). Each timed step runs once untimed first
+(cuDNN picks its algorithms then). Best of --repeat. Load average printed: on a shared CPU
+the absolute figures move, the ratios less so. The last line is machine-readable.
 """
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import platform
+import shutil
+import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
 
+import numpy as np
 import torch
 
-import featlab as fl
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import featlab as fl  # noqa: E402
+from featlab import cache, loader  # noqa: E402
+
+SIZES = [(640, 480), (1024, 768)]
 
 
-def timed(fn, repeat: int = 3) -> float:
-    fn()  # warm-up
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(repeat):
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def write_jpegs(folder: Path, n: int) -> list[Path]:
+    """n JPEG files: every sample picture at each size (and mirrored), repeated up to n."""
+    from PIL import Image, ImageOps
+
+    by_size: dict[tuple[int, int], list[bytes]] = {size: [] for size in SIZES}
+    for name in fl.sample_images():
+        img = fl.load_image(name)
+        for size in SIZES:
+            pic = ImageOps.fit(img, size, Image.Resampling.LANCZOS)
+            for flip in (False, True):
+                buf = io.BytesIO()
+                (ImageOps.mirror(pic) if flip else pic).save(buf, "JPEG", quality=90)
+                by_size[size].append(buf.getvalue())
+    # sizes alternate, so any prefix of the files (the naive subset) has the same mix
+    distinct = [d for pair in zip(*by_size.values()) for d in pair]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{i:06d}.jpg" for i in range(n)]
+    for i, p in enumerate(paths):
+        p.write_bytes(distinct[i % len(distinct)])
+    return paths
+
+
+def naive(model, files, layer, prep, device) -> tuple[float, np.ndarray]:
+    """The lessons' loop, one picture at a time. Returns (seconds, (n, D) features)."""
+    from PIL import Image
+    from torchvision import transforms as T
+
+    tf = T.Compose([T.Resize(prep.resize, interpolation=T.InterpolationMode(prep.interpolation)),
+                    T.CenterCrop(prep.crop), T.ToTensor(), T.Normalize(prep.mean, prep.std)])
+    module = dict(model.named_modules())[fl.resolve_layer(model, layer)]
+    kept = {}
+    hook = module.register_forward_hook(lambda m, i, o: kept.update(out=o))
+    try:
+        def one(path):
+            x = tf(Image.open(path).convert("RGB")).to(device)
+            with torch.no_grad():
+                model(x.unsqueeze(0))
+            return kept["out"].mean(dim=(2, 3)).cpu().numpy()[0]
+
+        for p in files[:3]:
+            one(p)  # warm-up
         t = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t)
-    return best
+        feats = np.stack([one(p) for p in files])
+        return time.perf_counter() - t, feats
+    finally:
+        hook.remove()
+
+
+def predecoded(files, prep, device, batch_size, workers, channels_last) -> list[torch.Tensor]:
+    """The files as normalised (B, 3, crop, crop) batches on the device, decoded beforehand."""
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        pixels = list(pool.map(lambda p: loader.to_uint8(p, prep), files))
+    return [loader.normalize(torch.stack(pixels[i:i + batch_size]).to(device), prep, channels_last)
+            for i in range(0, len(pixels), batch_size)]
+
+
+def forward_seconds(model, batches, layer, device, precision, channels_last) -> float:
+    """Seconds for the forward pass (+ pooling) over ready batches, with extract's settings."""
+    with ExitStack() as stack:
+        if channels_last:
+            stack.enter_context(cache._channels_last(model))
+        stack.enter_context(torch.inference_mode())
+        if device.type == "cuda":
+            stack.enter_context(torch.backends.cudnn.flags(enabled=True, benchmark=True))
+        if precision == "bfloat16":
+            stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
+        sync(device)
+        t = time.perf_counter()
+        for x in batches:
+            fl.pool(cache._forward(model, x, [layer])[layer].float())
+        sync(device)
+        return time.perf_counter() - t
+
+
+def loader_only(folder, rels, prep, device, batch_size, workers, channels_last) -> float:
+    """Seconds to read, decode and normalise every file onto the device, without the model."""
+    t = time.perf_counter()
+    for _ in loader.load_batches(folder, rels, prep, batch_size, device, workers, None, channels_last):
+        pass
+    sync(device)
+    return time.perf_counter() - t
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=64)
-    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 32])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="efficientnet_lite0", choices=fl.model_names())
+    ap.add_argument("--layer", default=None, help="default: head (Lite0), layer4 (ResNet)")
+    ap.add_argument("--n", type=int, default=64, help="JPEG files in the folder")
+    ap.add_argument("--naive-n", type=int, default=None, help="files the naive loop reads (default: all, at most 512)")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: extract_folder's (16 CPU, 256 GPU)")
+    ap.add_argument("--workers", type=int, default=None, help="decoding threads (default: featlab's)")
+    ap.add_argument("--device", default=None, choices=["cpu", "cuda"], help="default: fl.device()")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="storage dtype")
+    ap.add_argument("--precision", default=None, choices=["float32", "bfloat16"],
+                    help="default: bfloat16 on cuda, float32 on cpu")
+    ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                    help="default: on for cuda, off for cpu")
+    ap.add_argument("--random-weights", action="store_true", help="skip pretrained weights (speed is the same)")
+    ap.add_argument("--loader-workers", type=int, nargs="*", default=None,
+                    help="also time the loader alone with these thread counts (diagnostic)")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--folder", default=None, help="where to write the JPEGs (default: a temporary folder)")
     args = ap.parse_args()
+
+    device = torch.device(args.device) if args.device else fl.device()
+    on_cuda = device.type == "cuda"
+    batch_size = args.batch_size or (256 if on_cuda else 16)
+    precision = args.precision or ("bfloat16" if on_cuda else "float32")
+    channels_last = on_cuda if args.channels_last is None else args.channels_last
+    workers = loader.default_workers(device) if args.workers is None else args.workers
+    layer = args.layer or ("head" if args.model == "efficientnet_lite0" else "layer4")
     torch.manual_seed(0)
-    model = fl.load_model("efficientnet_lite0")
-    names = list(fl.sample_images())
-    x = fl.preprocess([names[i % len(names)] for i in range(args.n)], model)
-    print(f"device {fl.device().type}, {torch.get_num_threads()} threads, {args.n} pictures 224×224, best of 3")
-    print("naive = per-image loop with a hook and the full forward pass (batch 1 always)")
+    pretrained = not args.random_weights and args.model in fl.available_models()
+    model = fl.load_model(args.model, pretrained=pretrained, device=device)
+    prep = fl.preprocess_for(model)
 
-    def naive(layer):
-        module = dict(model.named_modules())[fl.resolve_layer(model, layer)]
-        out = []
-        for i in range(len(x)):
-            kept = {}
-            h = module.register_forward_hook(lambda m, inp, o: kept.update(o=o.clone()))
-            with torch.no_grad():
-                model(x[i:i + 1])
-            h.remove()
-            out.append(kept["o"])
-        return torch.cat(out)
+    hw = torch.cuda.get_device_name(device) if on_cuda else platform.processor() or platform.machine()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    print(f"device {device.type} ({hw}), {cores} CPU cores, load average {load}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} torch threads")
+    print(f"model {args.model} ({'pretrained' if pretrained else 'RANDOM-INIT weights: speed only, features meaningless'}), "
+          f"layer {layer} avg-pooled, batch {batch_size}, {precision}, channels_last={channels_last}, "
+          f"{workers} decode threads, storage {args.dtype}")
 
-    def forward(bs):
-        with torch.inference_mode():
-            for chunk in x.split(bs):
-                model(chunk)
+    tmp = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="featlab_bench_"))
+    try:
+        folder = tmp / "jpegs"
+        t = time.perf_counter()
+        files = write_jpegs(folder, args.n)
+        rels = [p.name for p in files]
+        mb = sum(p.stat().st_size for p in files[:48]) / min(48, len(files)) / 1e3
+        print(f"{args.n} JPEG files, 640×480 and 1024×768 alternating, {mb:.0f} kB on average "
+              f"(written in {time.perf_counter() - t:.1f} s)")
 
-    t_naive_by: dict[str, float] = {}
+        naive_n = min(args.n, args.naive_n or 512)
+        t_naive, f_naive = naive(model, files[:naive_n], layer, prep, device)
+        naive_img_s = naive_n / t_naive
+        print(f"naive    {naive_n:6d} files {t_naive:8.2f} s {naive_img_s:10.1f} img/s")
 
-    print(f"{'batch':>5s} {'layer':7s} {'naive s':>8s} {'extract s':>9s} {'forward s':>9s} "
-          f"{'naive/extract':>13s} {'extract/forward':>15s}")
-    for bs in args.batch_sizes:
-        t_forward = timed(lambda: forward(bs))
-        for layer in ["block2", "block4", "head"]:
-            t_naive = timed(lambda: naive(layer), repeat=1) if bs == args.batch_sizes[0] else t_naive_by[layer]
-            t_naive_by[layer] = t_naive
-            t_ours = timed(lambda: fl.extract(model, x, layer, batch_size=bs))
-            print(f"{bs:5d} {layer:7s} {t_naive:8.3f} {t_ours:9.3f} {t_forward:9.3f} "
-                  f"{t_naive / t_ours:12.2f}× {t_ours / t_forward:14.2f}×")
+        warm = tmp / "warm"  # untimed run: threads, cuDNN autotuning, nvJPEG start-up
+        warm.mkdir()
+        for p in files[:2 * batch_size]:
+            shutil.copy(p, warm / p.name)
+        kw = dict(batch_size=batch_size, progress=False, workers=workers, dtype=args.dtype,
+                  precision=precision, channels_last=channels_last)
+        cache.extract_folder(model, warm, layer, tmp / "warm.h5", **kw)
+        batches = predecoded(files, prep, device, batch_size, workers, channels_last)
+        forward_seconds(model, batches, layer, device, precision, channels_last)  # warm-up
+        best, t_fwd = float("inf"), float("inf")
+        for r in range(args.repeat):  # alternate, so that both see the same load on a shared machine
+            out = tmp / f"run{r}.h5"
+            t = time.perf_counter()
+            summary = cache.extract_folder(model, folder, layer, out, **kw)
+            best = min(best, time.perf_counter() - t)
+            assert summary["done"] == args.n, summary
+            t_fwd = min(t_fwd, forward_seconds(model, batches, layer, device, precision, channels_last))
+        del batches
+        extract_img_s = args.n / best
+        paths, feats = cache.load_features(out)
+        size_mb = out.stat().st_size / 1e6
+        print(f"extract  {args.n:6d} files {best:8.2f} s {extract_img_s:10.1f} img/s   (file {size_mb:.1f} MB)")
+
+        mine = feats[layer][[paths.index(p.name) for p in files[:naive_n]]].astype(np.float64)
+        cos = (mine * f_naive).sum(1) / np.linalg.norm(mine, axis=1) / np.linalg.norm(f_naive, axis=1)
+        print(f"agreement extract vs naive (float32, Pillow): cosine min {cos.min():.5f}, mean {cos.mean():.5f}")
+
+        for w in args.loader_workers or [workers]:
+            t_load = loader_only(folder, rels, prep, device, batch_size, w, channels_last)
+            print(f"loader   {args.n:6d} files {t_load:8.2f} s {args.n / t_load:10.1f} img/s   "
+                  f"(read + decode + resize + normalise onto the device, no model; {w} threads)")
+
+        forward_img_s = args.n / t_fwd
+        print(f"forward  {args.n:6d} imgs  {t_fwd:8.2f} s {forward_img_s:10.1f} img/s   (pre-decoded, on the device)")
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+        print(f"load average at the end: {load}")
+        print(f"naive_img_s={naive_img_s:.1f} extract_img_s={extract_img_s:.1f} forward_img_s={forward_img_s:.1f} "
+              f"ratio_vs_naive={extract_img_s / naive_img_s:.2f} ratio_vs_forward={extract_img_s / forward_img_s:.2f}")
+    finally:
+        if not args.folder:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

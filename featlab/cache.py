@@ -3,130 +3,308 @@
 Taught in ``notebooks/12_performance.ipynb``; used by the ``featlab extract`` command line.
 
 Layout of the file: ``paths`` (N,) image paths relative to the folder, ``features/<layer>``
-(N, D) float32 vectors (maps pooled to vectors), attribute ``count`` = rows that are complete.
-Rows are written batch by batch and ``count`` is raised last, so a run that is interrupted
-loses at most the batch in flight; the next run drops any partial rows and carries on with
-the pictures not yet done — nothing is lost or stored twice.
+(N, D) vectors (maps pooled to vectors; float32 or float16), attribute ``count`` = rows that
+are complete. Rows are written batch by batch and ``count`` is raised last, so a run that is
+interrupted loses at most the batch in flight; the next run drops any partial rows and
+carries on with the pictures not yet done — nothing is lost or stored twice. (On a GPU the
+features of one batch are written while the next one runs, so an interruption loses at most
+the two batches in flight; Ctrl-C writes the finished one first.) Pictures that
+could not be read are listed in ``skipped/paths`` and ``skipped/reasons`` (committed the same
+way by ``skipped_count``); a rerun does not retry them unless asked (``retry_skipped``).
+Attributes record the model, layers, pooling, preprocessing, storage dtype (a rerun must
+match them) and, for information, the featlab and torch versions, devices and precisions used.
+
+Speed (``benchmarks/extract_speed.py``, figures in ``benchmarks/README.md``): decoding runs
+on threads ahead of the model (:mod:`featlab.loader`), pixels travel as uint8 and are
+normalised on the device; on CUDA the model runs in bfloat16 autocast and channels_last,
+baseline JPEGs are decoded on the GPU, and feature copies back overlap the next batch.
 """
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from .embed import pool
-from .extract import extract, model_device, resolve_layer
-from .images import ImageError
-from .models import preprocess_for
+from .embed import POOLS, pool
+from .extract import forward_layers, resolve_layer
+from .loader import IMAGE_SUFFIXES, default_workers, list_images, load_batches
+from .models import model_device, preprocess_for
 
-__all__ = ["IMAGE_SUFFIXES", "list_images", "pool", "extract_folder", "load_features"]
+__all__ = ["IMAGE_SUFFIXES", "FileInUseError", "list_images", "pool", "extract_folder", "load_features",
+           "load_skipped"]
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-def list_images(folder: str | os.PathLike) -> list[str]:
-    """Image files below ``folder`` (recursively), as sorted relative POSIX paths."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise NotADirectoryError(f"'{root}' is not a folder of images.")
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+DTYPES = ("float32", "float16")
+PRECISIONS = ("float32", "bfloat16")
 
 
-def _open(out: Path, layers: Sequence[str], model_name: str, pooling: str):
+class FileInUseError(OSError):
+    """The HDF5 file is open for writing elsewhere (another run, or a notebook that holds it)."""
+
+
+def _h5(path: Path, mode: str):
+    """Open an HDF5 file, turning HDF5's raw lock error into a plain sentence."""
     import h5py
 
-    f = h5py.File(out, "a")
-    meta = {"model": model_name, "layers": ",".join(layers), "pool": pooling}
-    if "count" in f.attrs:
-        old = {k: f.attrs[k] for k in meta}
-        if old != meta:
-            f.close()
-            raise ValueError(f"'{out}' holds features for {old}, not {meta}. Use another --out file.")
-        n = int(f.attrs["count"])
-        for ds in [f["paths"], *f["features"].values()]:
-            ds.resize(n, axis=0)  # drop rows of an interrupted batch
-    else:
-        f.attrs.update(meta)
-        f.attrs["count"] = 0
-        f.create_dataset("paths", (0,), maxshape=(None,), dtype=h5py.string_dtype())
-        f.create_group("features")
+    try:
+        return h5py.File(path, mode)
+    except OSError as e:
+        text = str(e)
+        if "lock" in text or "already open" in text:
+            raise FileInUseError(
+                f"'{path}' is being written by another run (another `featlab extract`, or a "
+                "notebook that still has it open): HDF5 lets one writer at a time in. Wait for "
+                "that run to finish, or close the file there, or pass another --out file. "
+                f"(On a network drive without file locks: set HDF5_USE_FILE_LOCKING=FALSE.) [{text}]"
+            ) from None
+        if "signature" in text:
+            raise OSError(f"'{path}' exists but is not an HDF5 file; pass another --out file.") from None
+        raise
+
+
+def _add_to_attr(attrs, key: str, value: str) -> None:
+    """Keep a comma-separated list of every value one file has seen (devices, versions...)."""
+    old = [v for v in str(attrs.get(key, "")).split(",") if v]
+    attrs[key] = ",".join(dict.fromkeys([*old, value]))
+
+
+def _open(out: Path, meta: dict[str, str], info: dict[str, str], retry_skipped: bool):
+    """Open or create ``out``; check it holds the same kind of features; drop uncommitted rows."""
+    import h5py
+
+    f = _h5(out, "a")
+    try:
+        if "count" in f.attrs:
+            stored = {k: f.attrs[k] for k in meta if k in f.attrs}
+            differ = {k: (stored[k], meta[k]) for k in stored if stored[k] != meta[k]}
+            if differ:
+                lines = "; ".join(f"{k}: file has {a!r}, this run {b!r}" for k, (a, b) in differ.items())
+                raise ValueError(f"'{out}' holds other features ({lines}). Use another --out file, "
+                                 "or the same settings as the run that made it.")
+            f.attrs.update({k: v for k, v in meta.items() if k not in f.attrs})  # older files
+            n = int(f.attrs["count"])
+            for ds in [f["paths"], *f["features"].values()]:
+                ds.resize(n, axis=0)  # drop rows of an interrupted batch
+        else:
+            f.attrs.update(meta)
+            f.attrs["count"] = 0
+            f.create_dataset("paths", (0,), maxshape=(None,), dtype=h5py.string_dtype())
+            f.create_group("features")
+        if "skipped" not in f:
+            g = f.create_group("skipped")
+            for name in ("paths", "reasons"):
+                g.create_dataset(name, (0,), maxshape=(None,), dtype=h5py.string_dtype())
+            f.attrs["skipped_count"] = 0
+        k = 0 if retry_skipped else int(f.attrs["skipped_count"])
+        for ds in f["skipped"].values():
+            ds.resize(k, axis=0)
+        f.attrs["skipped_count"] = k
+        for key, value in {**meta, **info}.items():
+            if key not in meta:
+                _add_to_attr(f.attrs, key, value)
+    except BaseException:
+        f.close()
+        raise
     return f
+
+
+def _append(f, values: dict[str, np.ndarray | list[str]], commit: str) -> None:
+    """Append rows to the datasets named in ``values`` (feature datasets are made on first
+    use), then raise the attribute ``commit``: rows beyond it are not part of the file."""
+    n = int(f.attrs[commit])
+    m = len(next(iter(values.values())))
+    for key, v in values.items():
+        if key not in f:  # features/<layer>, (0, D), in chunks of about 1 MB
+            rows = max(1, min(1024, (1 << 20) // max(1, v.shape[1] * v.itemsize)))
+            f.create_dataset(key, (0, v.shape[1]), maxshape=(None, v.shape[1]), dtype=v.dtype,
+                             chunks=(rows, v.shape[1]))
+        ds = f[key]
+        ds.resize(n + m, axis=0)
+        ds[n:] = v
+    f.flush()
+    f.attrs[commit] = n + m  # the commit point
+    f.flush()
+
+
+@contextmanager
+def _channels_last(model: nn.Module):
+    """Run ``model`` with channels_last weights (faster convolutions on GPUs), then put its
+    parameters back as they were."""
+    weights = [p for p in model.parameters() if p.ndim == 4]
+    if not weights or all(p.is_contiguous(memory_format=torch.channels_last) for p in weights):
+        yield
+        return
+    model.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        model.to(memory_format=torch.contiguous_format)
+
+
+def _check_features(v: dict[str, np.ndarray], paths: list[str], dtype: str) -> None:
+    for name, a in v.items():
+        if not np.isfinite(a).all():
+            raise ValueError(
+                f"layer '{name}' gave NaN or infinite features for some of {paths[:4]}"
+                f"{' ...' if len(paths) > 4 else ''}: the model itself produces them (NaN weights, "
+                "or an overflow). Nothing of this batch was written. Check the model, or try "
+                "--precision float32.")
+        if dtype == "float16" and np.abs(a).max() > np.finfo(np.float16).max:
+            raise ValueError(f"layer '{name}' has features beyond float16's range (±65504); "
+                             "store them with --dtype float32.")
 
 
 def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Sequence[str],
                    out: str | os.PathLike, batch_size: int | None = None, pooling: str = "avg",
-                   progress: bool = True) -> dict:
+                   progress: bool = True, *, workers: int | None = None, dtype: str = "float32",
+                   precision: str | None = None, channels_last: bool | None = None,
+                   jpeg_on_device: bool | None = None, retry_skipped: bool = False) -> dict:
     """Pooled features of every picture in ``folder`` into the HDF5 file ``out``; resumable.
 
-    Returns a summary ``{"done": n_new, "skipped": {path: reason}, "total": n_in_file}``.
-    Unreadable pictures are skipped (and reported), not fatal. ``batch_size`` defaults to 32 on
-    a GPU and 4 on a CPU, where small batches measured faster (``benchmarks/extract_speed.py``).
+    ``layers``: names or aliases; each map (N, C, H, W) is pooled by ``pooling`` (avg, max,
+    none = flattened) and stored as ``dtype`` (float32 or float16). ``batch_size`` defaults to
+    256 on a GPU and 16 on a CPU; ``workers`` decoding threads to :func:`featlab.loader.default_workers`.
+    ``precision``: ``bfloat16`` (autocast, the default on CUDA; features within cosine 0.99 of
+    float32, as the tests check) or ``float32`` (the default and only choice elsewhere).
+    ``channels_last`` defaults to on CUDA only (slower on CPUs, measured); ``jpeg_on_device``
+    (baseline JPEGs decoded by nvJPEG, resized on the GPU) too.
+    Unreadable pictures are skipped with their reason, recorded in the file and not retried
+    by later runs unless ``retry_skipped``.
+
+    Returns ``{"done": n_new, "skipped": {path: reason} (this run), "skipped_earlier": n,
+    "total": rows in file, "seconds": s, "images_per_s": done / s}``.
     """
-    layers = [layers] if isinstance(layers, str) else list(layers)
+    t0 = time.perf_counter()
+    layers = [layers] if isinstance(layers, str) else list(dict.fromkeys(layers))
+    if not layers:
+        raise ValueError("give at least one layer, e.g. 'head' (fl.layer_names(model) lists them).")
     for name in layers:
         resolve_layer(model, name)  # fail early, listing valid names
+    device = model_device(model)
+    on_cuda = device.type == "cuda"
     if batch_size is None:
-        batch_size = 4 if model_device(model).type == "cpu" else 32
+        batch_size = 256 if on_cuda else 16
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer (pictures per forward pass); got {batch_size!r}.")
+    if pooling not in POOLS:
+        raise ValueError(f"pool must be one of {POOLS}; got {pooling!r}.")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}; got {dtype!r}.")
+    precision = precision or ("bfloat16" if on_cuda else "float32")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}.")
+    if precision == "bfloat16" and not on_cuda:
+        raise ValueError(f"precision 'bfloat16' runs on a CUDA GPU only; the model is on {device}. "
+                         "Use precision='float32' (--precision float32).")
+    channels_last = on_cuda if channels_last is None else channels_last
+    jpeg_on_device = on_cuda if jpeg_on_device is None else jpeg_on_device
+    workers = default_workers(device) if workers is None else workers
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+        raise ValueError(f"workers must be an integer >= 0 (0 = decode in this thread); got {workers!r}.")
     model_name = getattr(model, "featlab_name", type(model).__name__)
     prep = preprocess_for(model)
     root = Path(folder)
     paths = list_images(root)
+    from . import __version__
+
+    meta = {"model": model_name, "layers": ",".join(layers), "pool": pooling, "dtype": dtype,
+            "preprocess": repr(prep)}
+    info = {"featlab_version": __version__, "torch_version": torch.__version__,
+            "device": device.type, "precision": precision,
+            "decode": f"decode_jpeg({device.type})+pillow" if jpeg_on_device else "pillow"}
+    f = _open(Path(out), meta, info, retry_skipped)
     skipped: dict[str, str] = {}
     done_now = 0
-    f = _open(Path(out), layers, model_name, pooling)
+    bar = None
     try:
         done = set(f["paths"].asstr()[:].tolist())
-        todo = [p for p in paths if p not in done]
-        bar = None
+        earlier = set(f["skipped/paths"].asstr()[:].tolist())
+        todo = [p for p in paths if p not in done and p not in earlier]
+        n_earlier = sum(p in earlier for p in paths)  # in the folder, skipped before, not retried
         if progress:
             from tqdm.auto import tqdm
-            bar = tqdm(total=len(paths), initial=len(paths) - len(todo), desc="featlab extract", unit="img")
-        for start in range(0, len(todo), batch_size):
-            batch, tensors = [], []
-            for rel in todo[start:start + batch_size]:
-                try:
-                    tensors.append(prep.image_to_tensor(root / rel))
-                    batch.append(rel)
-                except ImageError as e:
-                    skipped[rel] = str(e)
-            if batch:
-                feats = extract(model, torch.stack(tensors), layers)
-                n, m = int(f.attrs["count"]), len(batch)
-                for name in layers:
-                    v = pool(feats[name].float(), pooling).cpu().numpy().astype(np.float32)
-                    v = v.reshape(m, -1)
-                    if name not in f["features"]:
-                        f["features"].create_dataset(name, (0, v.shape[1]), maxshape=(None, v.shape[1]),
-                                                     dtype="float32", chunks=(min(256, max(m, 1)), v.shape[1]))
-                    ds = f["features"][name]
-                    ds.resize(n + m, axis=0)
-                    ds[n:] = v
-                f["paths"].resize(n + m, axis=0)
-                f["paths"][n:] = batch
-                f.flush()
-                f.attrs["count"] = n + m  # the commit point
-                f.flush()
-                done_now += m
+            bar = tqdm(total=len(todo), desc="featlab extract", unit="img", dynamic_ncols=True)
+        pending = None  # (batch, features on their way to the host, event): written one batch late
+
+        def write(batch, host: dict[str, torch.Tensor], event) -> None:
+            nonlocal done_now
+            if event is not None:
+                event.synchronize()
+            if batch.skipped:
+                _append(f, {"skipped/paths": list(batch.skipped),
+                            "skipped/reasons": list(batch.skipped.values())}, "skipped_count")
+                skipped.update(batch.skipped)
+            if batch.paths:
+                v = {name: t.numpy() for name, t in host.items()}
+                _check_features(v, batch.paths, dtype)
+                _append(f, {"paths": batch.paths, **{f"features/{name}": a.astype(dtype, copy=False)
+                                                     for name, a in v.items()}}, "count")
+                done_now += len(batch.paths)
             if bar is not None:
-                bar.update(len(todo[start:start + batch_size]))
-        if bar is not None:
-            bar.close()
+                bar.update(len(batch.paths) + len(batch.skipped))
+
+        with ExitStack() as stack:
+            if channels_last:  # before inference_mode: the parameters stay normal tensors
+                stack.enter_context(_channels_last(model))
+            stack.enter_context(torch.inference_mode())
+            if on_cuda:
+                stack.enter_context(torch.backends.cudnn.flags(
+                    enabled=True, benchmark=True, deterministic=torch.backends.cudnn.deterministic,
+                    allow_tf32=torch.backends.cudnn.allow_tf32))
+            if precision == "bfloat16":
+                stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
+            try:
+                for batch in load_batches(root, todo, prep, batch_size, device, workers, jpeg_on_device,
+                                          channels_last):
+                    host, event = {}, None
+                    if batch.paths:
+                        feats = forward_layers(model, batch.x, layers)
+                        host = {name: pool(feats[name].float(), pooling).reshape(len(batch.paths), -1)
+                                .to("cpu", non_blocking=on_cuda) for name in layers}
+                        if on_cuda:
+                            event = torch.cuda.Event()
+                            event.record()
+                    if pending is not None:
+                        write(*pending)  # the previous batch, while the GPU runs this one
+                        pending = None
+                    if on_cuda:
+                        pending = (batch, host, event)
+                    else:
+                        write(batch, host, event)
+            except BaseException:
+                if pending is not None:  # keep what was computed before an interruption
+                    write(*pending)
+                raise
+            if pending is not None:
+                write(*pending)
         total = int(f.attrs["count"])
     finally:
+        if bar is not None:
+            bar.close()
         f.close()
-    return {"done": done_now, "skipped": skipped, "total": total}
+    seconds = time.perf_counter() - t0
+    return {"done": done_now, "skipped": skipped, "skipped_earlier": n_earlier, "total": total,
+            "seconds": seconds, "images_per_s": done_now / seconds if seconds > 0 else 0.0}
 
 
 def load_features(path: str | os.PathLike) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Read a file written by :func:`extract_folder`: (paths, {layer: (N, D) array})."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
+    """Read a file written by :func:`extract_folder`: (paths, {layer: (N, D) array}), the
+    arrays in the file's dtype (float32, or float16 if stored so)."""
+    with _h5(Path(path), "r") as f:
         n = int(f.attrs["count"])
         return (f["paths"].asstr()[:n].tolist(),
                 {k: ds[:n] for k, ds in f["features"].items()})
+
+
+def load_skipped(path: str | os.PathLike) -> dict[str, str]:
+    """Pictures a file's runs could not read: {relative path: reason}."""
+    with _h5(Path(path), "r") as f:
+        if "skipped" not in f:
+            return {}
+        k = int(f.attrs["skipped_count"])
+        return dict(zip(f["skipped/paths"].asstr()[:k].tolist(), f["skipped/reasons"].asstr()[:k].tolist()))

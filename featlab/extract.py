@@ -10,10 +10,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .images import ImageLike, check_batch
+from .images import ImageLike
+from .models import as_batch, in_channels, model_device  # re-exported: cam, receptive use them from here
 
-__all__ = ["aliases", "resolve_layer", "layer_names", "Capture", "extract", "as_batch", "in_channels",
-           "model_device"]
+__all__ = ["aliases", "resolve_layer", "layer_names", "Capture", "forward_layers", "extract", "as_batch",
+           "in_channels", "model_device"]
 
 
 # --- layer names -------------------------------------------------------------------------
@@ -69,29 +70,6 @@ def resolve_layer(model: nn.Module, layer: str) -> str:
         f"unknown layer '{layer}' for {type(model).__name__}.{hint}\n{alias_text}"
         f"Module paths: {', '.join(paths)}.\n(fl.layer_names(model) lists them with output shapes.)"
     )
-
-
-def in_channels(model: nn.Module) -> int:
-    """Number of input channels the model's first convolution takes (3 for RGB models)."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            return m.in_channels
-    raise ValueError(f"{type(model).__name__} has no Conv2d layer.")
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of the model's parameters (cpu for a model without parameters)."""
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-def as_batch(model: nn.Module, images: ImageLike | Sequence[ImageLike] | torch.Tensor) -> torch.Tensor:
-    """Pictures or a normalised (N, C, H, W) tensor -> a checked batch on the model's device."""
-    if isinstance(images, torch.Tensor):
-        check_batch(images, in_channels(model))
-        return images.to(model_device(model))
-    from .models import preprocess
-    return preprocess(images, model)
 
 
 @torch.inference_mode()
@@ -181,6 +159,18 @@ class Capture:
         return exc_type is _Done  # the early stop of stop=True is not an error
 
 
+def forward_layers(model: nn.Module, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """``{layer: output}`` of one forward pass of the ready batch ``x`` (N, C, H, W), which is
+    not checked or moved; the pass stops after the deepest layer. Layers that never ran raise."""
+    with Capture(model, layers, clone=True, stop=True) as cap:
+        model(x)
+    missing = [n for n in layers if n not in cap.outputs]
+    if missing:
+        raise ValueError(f"layer(s) {missing} did not run in the forward pass of "
+                         f"{type(model).__name__}; pick layers from fl.layer_names(model).")
+    return cap.outputs
+
+
 def extract(model: nn.Module, images: ImageLike | Sequence[ImageLike] | torch.Tensor,
             layers: str | Sequence[str], batch_size: int | None = None,
             progress: bool = False) -> dict[str, torch.Tensor]:
@@ -202,12 +192,7 @@ def extract(model: nn.Module, images: ImageLike | Sequence[ImageLike] | torch.Te
     parts: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     with torch.inference_mode():
         for chunk in chunks:
-            with Capture(model, layers, clone=True, stop=True) as cap:
-                model(chunk)
-            missing = [n for n in layers if n not in cap.outputs]
-            if missing:
-                raise ValueError(f"layer(s) {missing} did not run in the forward pass of "
-                                 f"{type(model).__name__}; pick layers from fl.layer_names(model).")
+            outputs = forward_layers(model, chunk, layers)
             for name in layers:
-                parts[name].append(cap.outputs[name])
+                parts[name].append(outputs[name])
     return {name: torch.cat(p) if len(p) > 1 else p[0] for name, p in parts.items()}

@@ -89,6 +89,12 @@ def _array_to_pil(arr: np.ndarray) -> Image.Image:
     elif a.dtype == np.uint16:
         a = (a.astype(np.float32) / 257.0).round().astype(np.uint8)
     elif np.issubdtype(a.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(a)))
+        if bad:
+            raise ImageError(
+                f"float image has {bad} NaN or infinite value(s); a picture needs finite values "
+                "in [0, 1]. Fix: find where they come from, or np.nan_to_num(arr, nan=0.0)."
+            )
         if a.min() < 0 or a.max() > 1:
             raise ImageError(
                 f"float image values must lie in [0, 1]; got [{a.min():.3g}, {a.max():.3g}]. "
@@ -109,6 +115,9 @@ def to_rgb(img: Image.Image) -> Image.Image:
     img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         a = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise ImageError("32-bit float image has NaN or infinite pixels; it cannot be shown "
+                             "as a picture. Fix: clean the file (e.g. np.nan_to_num) and save it again.")
         hi = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
         if img.mode == "F" and a.max() <= 1.0:
             hi = 1.0
@@ -158,6 +167,11 @@ def load_image(source: ImageLike) -> Image.Image:
         with Image.open(path) as img:
             img.load()
             return to_rgb(img)
+    except Image.DecompressionBombError as e:
+        raise ImageError(
+            f"'{path}' is refused as a possible decompression bomb ({e}). If you trust the file, "
+            "raise PIL.Image.MAX_IMAGE_PIXELS (or set it to None) before loading it."
+        ) from None
     except UnidentifiedImageError:
         raise ImageError(
             f"'{path}' is not an image PIL can read (JPEG, PNG, BMP, TIFF, WebP, ...). "
@@ -235,4 +249,11 @@ def check_batch(x: torch.Tensor, in_channels: int = 3) -> None:
         raise ValueError(
             f"expected a float tensor; got {x.dtype}. Raw uint8 pixels must be preprocessed: "
             "use fl.preprocess(images, model)."
+        )
+    bad = int((~torch.isfinite(x)).sum())
+    if bad:
+        raise ValueError(
+            f"the batch holds {bad} NaN or infinite value(s) (shape {tuple(x.shape)}); the model "
+            "would turn them into NaN features without an error. Fix the source, or "
+            "torch.nan_to_num(x)."
         )

@@ -1,6 +1,7 @@
 """Pretrained backbones, their weights, their preprocessing, and predictions.
 
-Taught in ``notebooks/00_setup_and_tour.ipynb``.
+Taught in ``notebooks/00_setup_and_tour.ipynb``. Imports flow one way:
+``images`` <- ``models`` <- ``extract`` <- ``embed`` <- ``cache``.
 """
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .extract import as_batch, model_device
-from .images import ImageLike, Preprocess
+from .images import ImageLike, Preprocess, check_batch
 
 __all__ = [
     "WeightsUnavailableError", "device", "load_model", "available_models", "model_names",
-    "preprocess", "preprocess_for", "imagenet_labels", "predict",
+    "preprocess", "preprocess_for", "imagenet_labels", "predict", "model_device", "in_channels",
+    "as_batch",
 ]
 
 
@@ -178,6 +179,30 @@ def load_model(name: str, pretrained: bool = True, *, device: torch.device | str
         model.load_state_dict(_load_weights(name, spec, model))
     model.featlab_name = name  # lets fl.preprocess / fl.predict find the right settings
     return model.eval().to(device if device is not None else _pick_device())
+
+
+# --- what a model takes -------------------------------------------------------------------
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's parameters (cpu for a model without parameters)."""
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def in_channels(model: nn.Module) -> int:
+    """Number of input channels the model's first convolution takes (3 for RGB models)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            return m.in_channels
+    raise ValueError(f"{type(model).__name__} has no Conv2d layer.")
+
+
+def as_batch(model: nn.Module, images: ImageLike | Sequence[ImageLike] | torch.Tensor) -> torch.Tensor:
+    """Pictures or a normalised (N, C, H, W) tensor -> a checked batch on the model's device."""
+    if isinstance(images, torch.Tensor):
+        check_batch(images, in_channels(model))
+        return images.to(model_device(model))
+    return preprocess(images, model)
 
 
 # --- preprocessing and labels ------------------------------------------------------------

@@ -1,18 +1,28 @@
+import copy
+import io
+import struct
+import subprocess
+import sys
+import zlib
+
 import h5py
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import featlab as fl
 import featlab.cache as cache
-from featlab.cli import main
+from featlab import loader
+
+NAMES = ["chelsea", "coffee", "rocket", "astronaut", "china", "flower", "brick"]
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     root = tmp_path_factory.mktemp("pics")
     (root / "sub").mkdir()
-    for i, name in enumerate(["chelsea", "coffee", "rocket", "astronaut", "china", "flower", "brick"]):
+    for i, name in enumerate(NAMES):
         target = root / ("sub" if i % 2 else "") / f"{name}.jpg"
         fl.load_image(name).resize((96, 80)).save(target)
     (root / "broken.png").write_bytes(b"not a png")
@@ -20,21 +30,45 @@ def folder(tmp_path_factory):
     return root
 
 
+def cosines(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def bomb_png(width=20000, height=20000) -> bytes:
+    """A valid 1-bit PNG of width × height pixels: 400 M pixels in ~50 kB (Pillow's limit is 89 M)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    z = zlib.compressobj(9)
+    row = bytes(1 + (width + 7) // 8)
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
 def test_extract_folder_matches_extract(folder, lite0, tmp_path):
     out = tmp_path / "f.h5"
     summary = cache.extract_folder(lite0, folder, ["head", "block4"], out, batch_size=3, progress=False)
     assert summary["done"] == 7 and summary["total"] == 7 and list(summary["skipped"]) == ["broken.png"]
     assert "not an image" in summary["skipped"]["broken.png"]
+    assert summary["seconds"] > 0 and summary["images_per_s"] > 0
     paths, feats = cache.load_features(out)
     assert paths == [p for p in cache.list_images(folder) if p != "broken.png"]
     assert feats["head"].shape == (7, 1280) and feats["block4"].shape == (7, 80)
+    assert feats["head"].dtype == np.float32
     direct = fl.extract(lite0, [folder / p for p in paths], "head")["head"].mean(dim=(2, 3))
     np.testing.assert_allclose(feats["head"], direct.cpu().numpy(), rtol=1e-4, atol=1e-5)
+    with h5py.File(out, "r") as f:
+        a = dict(f.attrs)
+    assert (a["model"], a["layers"], a["pool"], a["dtype"]) == ("efficientnet_lite0", "head,block4", "avg", "float32")
+    assert a["preprocess"] == repr(fl.preprocess_for(lite0)) and "bicubic" in a["preprocess"]
+    assert a["featlab_version"] == fl.__version__ and a["torch_version"] == torch.__version__
+    assert a["precision"] == "float32" and a["decode"] == "pillow"
 
 
 def test_interrupted_run_resumes_without_loss_or_duplicates(folder, lite0, tmp_path, monkeypatch):
     out = tmp_path / "f.h5"
-    real = cache.extract
+    real = cache.forward_layers
     calls = {"n": 0}
 
     def flaky(*a, **k):
@@ -43,17 +77,19 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(folder, lite0, tmp_p
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(cache, "extract", flaky)
+    monkeypatch.setattr(cache, "forward_layers", flaky)
     with pytest.raises(KeyboardInterrupt):
         cache.extract_folder(lite0, folder, "head", out, batch_size=2, progress=False)
-    assert cache.load_features(out)[0] == ["brick.jpg"]   # batch 1 = broken.png (skipped) + brick.jpg
+    assert cache.load_features(out)[0] == ["brick.jpg", "chelsea.jpg"]  # batch 1 (broken.png skipped)
+    assert list(cache.load_skipped(out)) == ["broken.png"]
     # a crash in the middle of a write leaves rows beyond `count`: they must be dropped
     with h5py.File(out, "a") as f:
-        for ds in (f["paths"], f["features/head"]):
+        for ds in (f["paths"], f["features/head"], f["skipped/paths"]):
             ds.resize(ds.shape[0] + 1, axis=0)
-    monkeypatch.setattr(cache, "extract", real)
+    monkeypatch.setattr(cache, "forward_layers", real)
     summary = cache.extract_folder(lite0, folder, "head", out, batch_size=2, progress=False)
-    assert summary["done"] == 6 and summary["total"] == 7
+    assert summary["done"] == 5 and summary["total"] == 7 and summary["skipped"] == {}
+    assert summary["skipped_earlier"] == 1
     paths, feats = cache.load_features(out)
     assert len(paths) == len(set(paths)) == 7 and feats["head"].shape == (7, 1280)
     fresh = tmp_path / "g.h5"
@@ -64,13 +100,175 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(folder, lite0, tmp_p
     assert cache.extract_folder(lite0, folder, "head", out, progress=False)["done"] == 0
 
 
+def test_bad_files_are_skipped_with_reasons_and_not_retried(lite0, tmp_path):
+    root = tmp_path / "pics"
+    root.mkdir()
+    for name in ("chelsea", "coffee"):
+        fl.load_image(name).resize((96, 80)).save(root / f"{name}.jpg")
+    good = (root / "coffee.jpg").read_bytes()
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (root / "text.jpg").write_text("hello, not a picture")
+    (root / "bomb.png").write_bytes(bomb_png())
+    nan = np.full((40, 50), 0.5, np.float32)
+    nan[3, 4] = np.nan
+    Image.fromarray(nan, mode="F").save(root / "nan.tif")
+    out = tmp_path / "f.h5"
+    s = cache.extract_folder(lite0, root, "head", out, batch_size=2, progress=False)
+    assert s["done"] == 2 and s["total"] == 2
+    reasons = s["skipped"]
+    assert sorted(reasons) == ["bomb.png", "empty.jpg", "nan.tif", "text.jpg", "truncated.jpg"]
+    assert "decompression bomb" in reasons["bomb.png"] and "MAX_IMAGE_PIXELS" in reasons["bomb.png"]
+    assert "empty (0 bytes)" in reasons["empty.jpg"]
+    assert "corrupt or truncated" in reasons["truncated.jpg"]
+    assert "not an image" in reasons["text.jpg"]
+    assert "NaN" in reasons["nan.tif"]
+    assert cache.load_skipped(out) == reasons
+    again = cache.extract_folder(lite0, root, "head", out, progress=False)
+    assert again["done"] == 0 and again["skipped"] == {} and again["skipped_earlier"] == 5
+    (root / "empty.jpg").write_bytes(good)  # the user fixes one file
+    assert cache.extract_folder(lite0, root, "head", out, progress=False)["done"] == 0
+    retried = cache.extract_folder(lite0, root, "head", out, progress=False, retry_skipped=True)
+    assert retried["done"] == 1 and len(retried["skipped"]) == 4 and retried["skipped_earlier"] == 0
+    assert sorted(cache.load_skipped(out)) == ["bomb.png", "nan.tif", "text.jpg", "truncated.jpg"]
+    assert cache.load_features(out)[0] == ["chelsea.jpg", "coffee.jpg", "empty.jpg"]
+
+
+def test_second_writer_is_told_plainly(folder, lite0, tmp_path):
+    out = tmp_path / "busy.h5"
+    cache.extract_folder(lite0, folder, "head", out, progress=False)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import h5py, sys; f = h5py.File(sys.argv[1], 'a'); print('ready', flush=True); "
+                               "sys.stdin.read()", str(out)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(cache.FileInUseError, match="being written by another run.*another --out"):
+            cache.extract_folder(lite0, folder, "head", out, progress=False)
+    finally:
+        holder.communicate("")
+    assert cache.extract_folder(lite0, folder, "head", out, progress=False)["done"] == 0  # free again
+
+
+def test_bad_arguments_are_refused_clearly(folder, lite0, tmp_path):
+    out = tmp_path / "f.h5"
+    with pytest.raises(ValueError, match="batch_size must be a positive integer.*got 0"):
+        cache.extract_folder(lite0, folder, "head", out, batch_size=0, progress=False)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        cache.extract_folder(lite0, folder, "head", out, dtype="int8", progress=False)
+    with pytest.raises(ValueError, match="bfloat16' runs on a CUDA GPU only"):
+        cache.extract_folder(lite0, folder, "head", out, precision="bfloat16", progress=False)
+    with pytest.raises(ValueError, match="pool must be one of"):
+        cache.extract_folder(lite0, folder, "head", out, pooling="mean", progress=False)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        next(loader.load_batches(folder, ["chelsea.jpg"], fl.preprocess_for(lite0), 0))
+    assert not out.exists() or cache.load_features(out)[0] == []
+
+
 def test_mismatched_file_and_bad_layer(folder, lite0, tmp_path):
     out = tmp_path / "f.h5"
     cache.extract_folder(lite0, folder, "head", out, progress=False)
-    with pytest.raises(ValueError, match="another --out"):
+    with pytest.raises(ValueError, match="layers: file has 'head', this run 'block4'.*another --out"):
         cache.extract_folder(lite0, folder, "block4", out, progress=False)
+    with pytest.raises(ValueError, match="dtype: file has 'float32', this run 'float16'"):
+        cache.extract_folder(lite0, folder, "head", out, dtype="float16", progress=False)
     with pytest.raises(ValueError, match="unknown layer 'hed'"):
         cache.extract_folder(lite0, folder, "hed", tmp_path / "x.h5", progress=False)
+    (tmp_path / "text.h5").write_text("not hdf5")
+    with pytest.raises(OSError, match="not an HDF5 file"):
+        cache.extract_folder(lite0, folder, "head", tmp_path / "text.h5", progress=False)
+
+
+def test_float16_storage_agrees_with_float32(folder, lite0, tmp_path):
+    cache.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False)
+    cache.extract_folder(lite0, folder, "head", tmp_path / "b.h5", dtype="float16", progress=False)
+    p32, f32 = cache.load_features(tmp_path / "a.h5")
+    p16, f16 = cache.load_features(tmp_path / "b.h5")
+    assert p32 == p16 and f16["head"].dtype == np.float16
+    assert cosines(f32["head"], f16["head"]).min() > 0.9999
+    s32 = fl.cosine_similarity(torch.from_numpy(f32["head"])).fill_diagonal_(-1).argmax(1)
+    s16 = fl.cosine_similarity(torch.from_numpy(f16["head"].astype(np.float32))).fill_diagonal_(-1).argmax(1)
+    assert torch.equal(s32, s16)  # same nearest neighbour for every picture
+
+
+def test_nan_features_stop_the_run_before_writing(folder, lite0, tmp_path):
+    broken = copy.deepcopy(lite0)
+    with torch.no_grad():
+        broken.bn2.weight[0] = float("nan")
+    out = tmp_path / "nan.h5"
+    with pytest.raises(ValueError, match="NaN or infinite features.*Nothing of this batch was written"):
+        cache.extract_folder(broken, folder, "head", out, progress=False)
+    assert cache.load_features(out)[0] == []
+
+
+def test_nan_inputs_are_refused():
+    x = torch.zeros(2, 3, 32, 32)
+    x[1, 0, 5, 5] = float("nan")
+    torch.manual_seed(0)
+    from torchvision.models import resnet18
+    with pytest.raises(ValueError, match="1 NaN or infinite value"):
+        fl.extract(resnet18().eval(), x, "layer1")
+    arr = np.full((8, 8), 0.5)
+    arr[0, 0] = np.nan
+    with pytest.raises(fl.ImageError, match="NaN"):
+        fl.load_image(arr)
+
+
+def test_channels_last_gives_the_same_features_and_restores_the_model(folder, lite0, tmp_path):
+    cache.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False)
+    cache.extract_folder(lite0, folder, "head", tmp_path / "b.h5", progress=False, channels_last=True)
+    np.testing.assert_allclose(cache.load_features(tmp_path / "a.h5")[1]["head"],
+                               cache.load_features(tmp_path / "b.h5")[1]["head"], rtol=1e-4, atol=1e-5)
+    assert lite0.conv_stem.weight.is_contiguous()
+    assert all(not t.is_inference() for t in lite0.parameters())
+
+
+def test_uint8_path_equals_preprocess(folder, lite0):
+    prep = fl.preprocess_for(lite0)
+    for name in ("chelsea.jpg", "sub/coffee.jpg"):
+        x = loader.normalize(loader.to_uint8(folder / name, prep)[None], prep)
+        assert torch.equal(x, prep(folder / name))
+        assert torch.equal(loader.normalize(loader.to_uint8(folder / name, prep)[None], prep, channels_last=True), x)
+
+
+def test_load_batches_in_order_with_or_without_threads(folder, lite0):
+    prep = fl.preprocess_for(lite0)
+    paths = cache.list_images(folder)
+    runs = [list(loader.load_batches(folder, paths, prep, 3, workers=w)) for w in (0, 3)]
+    for batches in runs:
+        assert [p for b in batches for p in b.paths] == [p for p in paths if p != "broken.png"]
+        assert [p for b in batches for p in b.skipped] == ["broken.png"]
+    torch.testing.assert_close(torch.cat([b.x for b in runs[0]]), torch.cat([b.x for b in runs[1]]))
+
+
+def test_jpeg_decoding_path_agrees_with_pillow(folder, lite0, tmp_path):
+    """The GPU route (decode_jpeg, resize on tensors) run on the CPU: same files, close features."""
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    cache.extract_folder(lite0, folder, "head", a, progress=False)
+    s = cache.extract_folder(lite0, folder, "head", b, progress=False, jpeg_on_device=True)
+    assert s["done"] == 7 and list(s["skipped"]) == ["broken.png"]
+    (pa, fa), (pb, fb) = cache.load_features(a), cache.load_features(b)
+    assert pa == pb and cosines(fa["head"], fb["head"]).min() > 0.99
+
+
+def jpeg_bytes(mode="RGB", **save) -> bytes:
+    buf = io.BytesIO()
+    fl.load_image("chelsea").resize((64, 48)).convert(mode).save(buf, "JPEG", **save)
+    return buf.getvalue()
+
+
+def test_jpeg_header():
+    h = loader.jpeg_header(jpeg_bytes())
+    assert (h.height, h.width, h.components, h.baseline, h.orientation) == (48, 64, 3, True, 1)
+    assert loader._fits_nvjpeg(jpeg_bytes()) and loader._fits_nvjpeg(jpeg_bytes("L"))
+    assert not loader.jpeg_header(jpeg_bytes(progressive=True)).baseline
+    assert loader.jpeg_header(jpeg_bytes("CMYK")).components == 4
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    assert loader.jpeg_header(jpeg_bytes(exif=exif.tobytes())).orientation == 6
+    for refused in (jpeg_bytes(progressive=True), jpeg_bytes("CMYK"), jpeg_bytes(exif=exif.tobytes()),
+                    jpeg_bytes()[:-100], jpeg_bytes() + b"trailing video", b"", b"GIF89a"):
+        assert not loader._fits_nvjpeg(refused)
 
 
 def test_pool():
@@ -78,11 +276,25 @@ def test_pool():
     assert cache.pool(f, "avg").tolist() == [[1.5, 5.5]] and cache.pool(f, "max").tolist() == [[3.0, 7.0]]
 
 
-def test_cli(folder, tmp_path, capsys):
-    out = tmp_path / "cli.h5"
-    assert main(["extract", str(folder), "--out", str(out), "--layers", "head", "--no-progress"]) == 0
-    captured = capsys.readouterr()
-    assert "7 new, 7 in" in captured.out and "skipped broken.png" in captured.err
-    assert main(["extract", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
-    assert "is not a folder" in capsys.readouterr().err
-    assert main(["models"]) == 0 and "ready" in capsys.readouterr().out.splitlines()[0]
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_extract_folder_on_cuda_agrees_with_cpu(folder, lite0, tmp_path):
+    gpu = fl.load_model("efficientnet_lite0", device="cuda")
+    cache.extract_folder(lite0, folder, "head", tmp_path / "cpu.h5", progress=False)
+    fast = cache.extract_folder(gpu, folder, "head", tmp_path / "gpu.h5", progress=False)  # bf16, nvJPEG
+    exact = cache.extract_folder(gpu, folder, "head", tmp_path / "gpu32.h5", progress=False,
+                                 precision="float32", channels_last=False, jpeg_on_device=False)
+    assert fast["done"] == exact["done"] == 7
+    (p0, f0), (p1, f1), (p2, f2) = (cache.load_features(tmp_path / f) for f in ("cpu.h5", "gpu.h5", "gpu32.h5"))
+    assert p0 == p1 == p2
+    assert cosines(f2["head"], f0["head"]).min() > 0.9999  # float32 (TF32 convolutions), Pillow
+    assert cosines(f1["head"], f0["head"]).min() > 0.99     # bfloat16, nvJPEG
+    assert gpu.conv_stem.weight.is_contiguous()
+
+
+def test_a_jpeg_the_gpu_decoder_refuses_goes_to_pillow(folder, lite0, monkeypatch):
+    prep = fl.preprocess_for(lite0)
+    monkeypatch.setattr(loader, "_decode_jpegs", lambda datas, prep, device: [None] * len(datas))
+    paths = ["chelsea.jpg", "broken.png", "sub/coffee.jpg"]
+    (batch,) = loader.load_batches(folder, paths, prep, 4, jpeg_on_device=True, workers=0)
+    assert batch.paths == ["chelsea.jpg", "sub/coffee.jpg"] and list(batch.skipped) == ["broken.png"]
+    assert torch.equal(batch.x, prep([folder / p for p in batch.paths]))

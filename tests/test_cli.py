@@ -1,0 +1,91 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import featlab as fl
+import featlab.cache as cache
+from featlab.cli import main
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_pics")
+    for name in ["chelsea", "coffee", "rocket"]:
+        fl.load_image(name).resize((96, 80)).save(root / f"{name}.jpg")
+    (root / "broken.png").write_bytes(b"not a png")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def on_cpu(monkeypatch):
+    monkeypatch.setenv("FEATLAB_DEVICE", "cpu")
+
+
+def test_extract_summary_and_rerun(folder, tmp_path, capsys):
+    out = tmp_path / "cli.h5"
+    assert main(["extract", str(folder), "--out", str(out), "--batch-size", "2"]) == 0
+    captured = capsys.readouterr()
+    last = captured.out.strip().splitlines()[-1]
+    assert last.startswith("3 new, 3 total, 1 skipped, ") and last.endswith(f"images/s -> {out}")
+    assert "skipped broken.png: " in captured.err and "not an image" in captured.err
+    assert "featlab extract" in captured.err and "img" in captured.err  # the progress bar
+    assert main(["extract", str(folder), "--out", str(out), "--no-progress"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "0 new, 3 total, 0 skipped (1 skipped by earlier runs, not retried: --retry-skipped), ")
+    assert main(["extract", str(folder), "--out", str(out), "--no-progress", "--retry-skipped"]) == 0
+    assert capsys.readouterr().out.startswith("0 new, 3 total, 1 skipped, ")
+
+
+def test_options_reach_the_file(folder, tmp_path, capsys):
+    out = tmp_path / "opts.h5"
+    assert main(["extract", str(folder), "--out", str(out), "--layers", "block4,head", "--pool", "none",
+                 "--dtype", "float16", "--workers", "0", "--device", "cpu", "--no-progress"]) == 0
+    paths, feats = cache.load_features(out)
+    assert len(paths) == 3 and feats["head"].shape == (3, 1280 * 7 * 7) and feats["block4"].dtype.name == "float16"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch-size", "0"], "--batch-size: must be a whole number of at least 1; got '0'"),
+    (["--batch-size", "-3"], "--batch-size: must be a whole number of at least 1"),
+    (["--workers", "-1"], "--workers: must be a whole number >= 0"),
+    (["--pool", "mean"], "invalid choice: 'mean'"),
+    (["--dtype", "int8"], "invalid choice: 'int8'"),
+])
+def test_bad_options_are_refused_clearly(folder, tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as e:
+        main(["extract", str(folder), "--out", str(tmp_path / "x.h5"), *args])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "range()" not in err and "Traceback" not in err
+
+
+def test_errors_are_one_line_not_a_traceback(folder, tmp_path, capsys):
+    out = tmp_path / "cli.h5"
+    assert main(["extract", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert main(["extract", str(folder), "--out", str(out), "--layers", "hed", "--no-progress"]) == 2
+    assert "unknown layer 'hed'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["extract", str(folder), "--out", str(out), "--device", "cuda"]) == 2
+        assert "sees no CUDA GPU" in capsys.readouterr().err
+
+
+def test_second_run_on_the_same_file(folder, tmp_path, capsys):
+    out = tmp_path / "busy.h5"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import h5py, sys; f = h5py.File(sys.argv[1], 'a'); print('ready', flush=True); "
+                               "sys.stdin.read()", str(out)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert main(["extract", str(folder), "--out", str(out), "--no-progress"]) == 2
+    finally:
+        holder.communicate("")
+    err = capsys.readouterr().err
+    assert err.startswith(f"featlab: error: '{out}' is being written by another run")
+
+
+def test_models_command(capsys):
+    assert main(["models"]) == 0 and "ready" in capsys.readouterr().out.splitlines()[0]
