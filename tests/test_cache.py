@@ -1,8 +1,6 @@
 import copy
 import io
 import struct
-import subprocess
-import sys
 import zlib
 
 import h5py
@@ -14,6 +12,7 @@ from PIL import Image
 import featlab as fl
 import featlab.cache as cache
 from featlab import loader
+from helpers import held_open
 
 NAMES = ["chelsea", "coffee", "rocket", "astronaut", "china", "flower", "brick"]
 
@@ -137,16 +136,9 @@ def test_bad_files_are_skipped_with_reasons_and_not_retried(lite0, tmp_path):
 def test_second_writer_is_told_plainly(folder, lite0, tmp_path):
     out = tmp_path / "busy.h5"
     cache.extract_folder(lite0, folder, "head", out, progress=False)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import h5py, sys; f = h5py.File(sys.argv[1], 'a'); print('ready', flush=True); "
-                               "sys.stdin.read()", str(out)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
+    with held_open(out):
         with pytest.raises(cache.FileInUseError, match="being written by another run.*another --out"):
             cache.extract_folder(lite0, folder, "head", out, progress=False)
-    finally:
-        holder.communicate("")
     assert cache.extract_folder(lite0, folder, "head", out, progress=False)["done"] == 0  # free again
 
 

@@ -4,17 +4,9 @@ import pytest
 import torch
 
 import featlab as fl
-from featlab.checks import (ExerciseError, check_cosine_matrix, check_fuse_layers, check_leave_one_out_recall,
+from featlab.checks import (check_cosine_matrix, check_fuse_layers, check_leave_one_out_recall,
                             check_recall_at_k)
-
-SKELETON = lambda *a: None  # noqa: E731  (what the unsolved exercise returns)
-
-
-def fails(check, fn, *hints):
-    with pytest.raises(ExerciseError) as e:
-        check(fn)
-    for h in hints:
-        assert h in str(e.value), f"expected {h!r} in: {e.value}"
+from helpers import SKELETON, fails
 
 
 # --- the solutions (as in exercises/solutions/07_embeddings_retrieval.ipynb) -------------------

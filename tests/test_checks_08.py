@@ -7,16 +7,8 @@ import torch
 import torch.nn.functional as F
 
 import featlab as fl
-from featlab.checks import ExerciseError, check_arcface_logits, check_cosine_logits, check_verification_accuracy
-
-SKELETON = lambda *a: None  # noqa: E731  (what the unsolved exercise returns)
-
-
-def fails(check, fn, *hints):
-    with pytest.raises(ExerciseError) as e:
-        check(fn)
-    for h in hints:
-        assert h in str(e.value), f"expected {h!r} in: {e.value}"
+from featlab.checks import check_arcface_logits, check_cosine_logits, check_verification_accuracy
+from helpers import SKELETON, fails
 
 
 # --- the solutions (as in exercises/solutions/08_arcface.ipynb) --------------------------------

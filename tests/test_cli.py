@@ -1,12 +1,10 @@
-import subprocess
-import sys
-
 import pytest
 import torch
 
 import featlab as fl
 import featlab.cache as cache
 from featlab.cli import main
+from helpers import held_open
 
 
 @pytest.fixture(scope="module")
@@ -74,15 +72,8 @@ def test_errors_are_one_line_not_a_traceback(folder, tmp_path, capsys):
 
 def test_second_run_on_the_same_file(folder, tmp_path, capsys):
     out = tmp_path / "busy.h5"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import h5py, sys; f = h5py.File(sys.argv[1], 'a'); print('ready', flush=True); "
-                               "sys.stdin.read()", str(out)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
+    with held_open(out):
         assert main(["extract", str(folder), "--out", str(out), "--no-progress"]) == 2
-    finally:
-        holder.communicate("")
     err = capsys.readouterr().err
     assert err.startswith(f"featlab: error: '{out}' is being written by another run")
 

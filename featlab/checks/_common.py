@@ -1,6 +1,10 @@
 """What every exercise check shares: the error type, the ✓ line and the comparisons."""
 from __future__ import annotations
 
+import math
+import numbers
+
+import numpy as np
 import torch
 
 class ExerciseError(AssertionError):
@@ -26,3 +30,52 @@ def _close(got: torch.Tensor, want: torch.Tensor, what: str, atol: float = 1e-4,
     if not torch.allclose(got.float().cpu(), want.float().cpu(), atol=atol, rtol=rtol):
         err = (got.float().cpu() - want.float().cpu()).abs().max().item()
         raise ExerciseError(f"{what}: values differ from the reference (max abs error {err:.3g}).")
+
+
+def _same(got: torch.Tensor, want: torch.Tensor, atol: float = 1e-4) -> bool:
+    """Same shape and values (float64 comparison): for testing a learner's answer against
+    the right one and against plausible wrong ones."""
+    return tuple(got.shape) == tuple(want.shape) and bool(
+        torch.allclose(got.double().cpu(), want.double().cpu(), atol=atol, rtol=1e-4))
+
+
+def _scalar(value, what: str, many_hint: str = "", nan_hint: str = "", complex_hint: str = "") -> float:
+    """A learner's one number (Python/NumPy number, one-element array or tensor) -> float.
+
+    Raises ExerciseError for None, several numbers (then ``many_hint``), a complex number
+    (``complex_hint``), a non-number, NaN or infinity (``nan_hint``)."""
+    if value is None:
+        raise ExerciseError(f"{what} returned None: fill in the TODO.")
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, (list, tuple)):
+        raise ExerciseError(f"{what} should be a number (one number, a float); got a {type(value).__name__} "
+                             f"of length {len(value)}.")
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            raise ExerciseError(f"{what} should be one number; got an array of shape {value.shape}. {many_hint}".rstrip())
+        value = value.reshape(()).item()
+    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
+        raise ExerciseError(f"{what} is a complex number ({value:.6g}). {complex_hint}".rstrip())
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ExerciseError(f"{what} should be a number (one number, a float); got {type(value).__name__}.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ExerciseError(f"{what} is {value}. {nan_hint}".rstrip())
+    return value
+
+
+def _near(got: float, want: float, rtol: float, atol: float) -> bool:
+    return math.isclose(got, want, rel_tol=rtol, abs_tol=atol)
+
+
+def _diagnose(got: float, want: float, wrong: list[tuple[str, float]], what: str,
+              rtol: float, atol: float) -> None:
+    """Pass if got ≈ want; else raise the hint of the first plausible mistake ``(hint, value)``
+    that got equals, or a plain 'expected' message."""
+    if _near(got, want, rtol, atol):
+        return
+    for hint, value in wrong:
+        if _near(got, value, rtol, atol):
+            raise ExerciseError(f"{what} = {got:.6g}, expected {want:.6g}: {hint}")
+    raise ExerciseError(f"{what} = {got:.6g}, expected {want:.6g}.")

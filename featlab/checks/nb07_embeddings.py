@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import ExerciseError, _close, _ok, _tensor
+from ._common import ExerciseError, _close, _ok, _same, _scalar, _tensor
 
 __all__ = ["check_cosine_matrix", "check_recall_at_k", "check_leave_one_out_recall", "check_fuse_layers"]
 
@@ -13,22 +13,8 @@ def _unit_rows(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
     return x / x.norm(dim=dim, keepdim=True)
 
 
-def _same(got: torch.Tensor, want: torch.Tensor, atol: float = 1e-4) -> bool:
-    return tuple(got.shape) == tuple(want.shape) and torch.allclose(got.float(), want.float(), atol=atol, rtol=1e-4)
-
-
 def _number(value, what: str) -> float:
-    """A learner's scalar (float, int, numpy scalar or one-element tensor) -> float, else ExerciseError."""
-    if value is None:
-        raise ExerciseError(f"{what} returned None: fill in the TODO.")
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ExerciseError(f"{what} should return one number (the share of queries); got a tensor "
-                                f"of shape {tuple(value.shape)}. Average over the queries: .float().mean().")
-        value = value.item()
-    if isinstance(value, bool) or not hasattr(value, "__float__"):
-        raise ExerciseError(f"{what} should return one number between 0 and 1; got {type(value).__name__}.")
-    return float(value)
+    return _scalar(value, what, many_hint="Average over the queries: .float().mean().")
 
 
 # --- 1. cosine similarity matrix -------------------------------------------------------------

@@ -6,31 +6,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._common import ExerciseError, _close, _ok, _tensor
+from ._common import ExerciseError, _close, _ok, _same, _scalar, _tensor
 
 __all__ = ["check_cosine_logits", "check_arcface_logits", "check_verification_accuracy"]
 
 
-def _same(got: torch.Tensor, want: torch.Tensor, atol: float = 1e-4) -> bool:
-    return tuple(got.shape) == tuple(want.shape) and bool(
-        torch.allclose(got.double(), want.double(), atol=atol, rtol=1e-4))
-
-
 def _number(value, what: str) -> float:
-    """A learner's scalar (float, numpy scalar or one-element tensor) -> float, else ExerciseError."""
-    if value is None:
-        raise ExerciseError(f"{what} returned None: fill in the TODO.")
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ExerciseError(f"{what} should return one number (the best accuracy); got a tensor of "
-                                f"shape {tuple(value.shape)}. Take the maximum over the thresholds.")
-        value = value.item()
-    if isinstance(value, (tuple, list)):
-        raise ExerciseError(f"{what} should return one number, the accuracy; got a {type(value).__name__} "
-                            f"of {len(value)} items.")
-    if isinstance(value, bool) or not hasattr(value, "__float__"):
-        raise ExerciseError(f"{what} should return one number between 0 and 1; got {type(value).__name__}.")
-    return float(value)
+    return _scalar(value, what, many_hint="Take the maximum over the thresholds.")
 
 
 # --- 1. cosine logits ------------------------------------------------------------------------

@@ -3,49 +3,30 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 
 import torch
 
 from ..metrics import fisher_criterion
-from ._common import ExerciseError, _close, _ok, _tensor
+from ._common import ExerciseError, _close, _ok, _scalar, _tensor
+from ._common import _diagnose as diagnose
+from ._common import _near as near
 
 __all__ = ["check_mean_and_spread", "check_fisher_j", "check_fisher_j_multi", "check_projection"]
 
 _RTOL = 1e-5
 
 
-def _scalar(value, what: str, nan_hint: str = "check for a division by zero or an empty class.") -> float:
-    """One number (Python/NumPy number or a one-element tensor) -> float, else ExerciseError."""
-    if value is None:
-        raise ExerciseError(f"{what} returned None: fill in the TODO.")
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ExerciseError(f"{what} should be one number; got a tensor of shape {tuple(value.shape)}. "
-                                "Sum the squared differences over the dimensions (and average over the rows) "
-                                "until one number is left.")
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ExerciseError(f"{what} should be a number (a float or a one-element tensor); "
-                            f"got {type(value).__name__}.")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ExerciseError(f"{what} is {value}: {nan_hint}")
-    return value
+def _number(value, what: str, nan_hint: str = "check for a division by zero or an empty class.") -> float:
+    return _scalar(value, what, nan_hint=nan_hint, many_hint="Sum the squared differences over the "
+                   "dimensions (and average over the rows) until one number is left.")
 
 
 def _near(got: float, want: float) -> bool:
-    return math.isclose(got, want, rel_tol=_RTOL, abs_tol=1e-12)
+    return near(got, want, _RTOL, 1e-12)
 
 
 def _diagnose(got: float, want: float, wrong: list[tuple[str, float]], what: str) -> None:
-    """Pass if got == want; else raise the hint of the first plausible mistake it equals."""
-    if _near(got, want):
-        return
-    for hint, value in wrong:
-        if _near(got, value):
-            raise ExerciseError(f"{what} = {got:.6g}, expected {want:.6g}: {hint}")
-    raise ExerciseError(f"{what} = {got:.6g}, expected {want:.6g}.")
+    diagnose(got, want, wrong, what, _RTOL, 1e-12)
 
 
 def _spread(x: torch.Tensor) -> float:
@@ -94,7 +75,7 @@ def check_mean_and_spread(mean_and_spread) -> None:
             raise ExerciseError(f"the mean has shape {tuple(mu.shape)}; expected (D,) = ({dim},): "
                                 "x.mean(dim=0).")
         _close(mu, want_mu, "the class mean")
-        got = _scalar(out[1], "mean_and_spread(x)[1] (sigma^2)")
+        got = _number(out[1], "mean_and_spread(x)[1] (sigma^2)")
         want = _spread(x)
         per_dim_var = ((x - want_mu) ** 2).mean(0)                      # (D,), divide by n
         wrong = [(_SPREAD_HINTS["n-1"], want * n / (n - 1)),
@@ -114,7 +95,7 @@ def check_fisher_j(fisher_j) -> None:
     """``fisher_j(a, b)``: classes (na, D), (nb, D) -> ||mu_a - mu_b||^2 / (sigma_a^2 + sigma_b^2)."""
     for sizes, dim, seed in [((6, 9), 4, 92), ((8, 5), 1, 93)]:
         a, b = _classes_2d(seed, sizes, dim)
-        got = _scalar(fisher_j(a.clone(), b.clone()), "fisher_j(a, b)")
+        got = _number(fisher_j(a.clone(), b.clone()), "fisher_j(a, b)")
         want = fisher_criterion(torch.cat([a, b]), [0] * len(a) + [1] * len(b))
         dist2 = float(((a.mean(0) - b.mean(0)) ** 2).sum())
         sa, sb = _spread(a), _spread(b)
@@ -159,7 +140,7 @@ def check_fisher_j_multi(fisher_j_multi) -> None:
     x, y = x[order], y[order]
     empty = ("an empty class gives a mean of nothing. The labels here are 2, 7 and 9: loop over the "
              "labels that occur (torch.unique(labels)), not over range(K).")
-    got = _scalar(fisher_j_multi(x.clone(), y.clone()), "fisher_j_multi(features, labels)", empty)
+    got = _number(fisher_j_multi(x.clone(), y.clone()), "fisher_j_multi(features, labels)", empty)
     want = fisher_criterion(x, y)
     pair_values = [_pair_j(a, b) for a, b in itertools.combinations(groups, 2)]
     rest = [_pair_j(groups[k], torch.cat([c for m, c in enumerate(groups) if m != k])) for k in range(3)]
@@ -172,7 +153,7 @@ def check_fisher_j_multi(fisher_j_multi) -> None:
               "compare pairs of classes.", sum(rest) / 3)]
     _diagnose(got, want, wrong, "J of three classes (labels 2, 7 and 9, shuffled)")
     two = (y == 2) | (y == 9)
-    got2 = _scalar(fisher_j_multi(x[two].clone(), y[two].clone()), "fisher_j_multi with two classes")
+    got2 = _number(fisher_j_multi(x[two].clone(), y[two].clone()), "fisher_j_multi with two classes")
     _diagnose(got2, fisher_criterion(x[two], y[two]), [], "J of two classes (labels 2 and 9)")
     _ok("fisher_j_multi: the mean of J over all pairs of classes, equal to fl.fisher_criterion")
 

@@ -13,7 +13,9 @@ import scipy.linalg
 import torch
 
 from ..metrics import feature_stats, frechet_distance_from_stats
-from ._common import ExerciseError, _ok
+from ._common import ExerciseError, _ok, _scalar
+from ._common import _diagnose as diagnose
+from ._common import _near as near
 
 __all__ = ["check_mean_and_cov", "check_mean_term", "check_frechet_from_stats", "check_frechet_1d"]
 
@@ -42,46 +44,21 @@ def _array(value, what: str) -> np.ndarray:
     return value.astype(np.float64)
 
 
-def _scalar(value, what: str) -> float:
-    """One real number (Python/NumPy number, 0-d or 1-element array or tensor) -> float."""
-    if value is None:
-        raise ExerciseError(f"{what} returned None: fill in the TODO.")
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    if isinstance(value, (list, tuple)):
-        raise ExerciseError(f"{what} should be one number; got a {type(value).__name__} of length {len(value)}.")
-    if isinstance(value, np.ndarray):
-        if value.size != 1:
-            raise ExerciseError(f"{what} should be one number; got an array of shape {value.shape}. "
-                                "Sum over the dimensions (or take the trace) until one number is left.")
-        value = value.reshape(()).item()
-    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
-        raise ExerciseError(
-            f"{what} is a complex number ({value:.6g}). scipy.linalg.sqrtm returns a complex matrix when "
-            "rounding gives it tiny imaginary parts: take the real part of the square root (.real) "
-            "before the trace.")
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ExerciseError(f"{what} should be a number (a float); got {type(value).__name__}.")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ExerciseError(
-            f"{what} is {value}. If you used np.sqrt on a matrix: it takes the square root of each "
-            "entry (NaN for negative ones), not the matrix square root. Use scipy.linalg.sqrtm.")
-    return value
+def _number(value, what: str) -> float:
+    return _scalar(
+        value, what, many_hint="Sum over the dimensions (or take the trace) until one number is left.",
+        complex_hint="scipy.linalg.sqrtm returns a complex matrix when rounding gives it tiny imaginary "
+                     "parts: take the real part of the square root (.real) before the trace.",
+        nan_hint="If you used np.sqrt on a matrix: it takes the square root of each entry (NaN for "
+                 "negative ones), not the matrix square root. Use scipy.linalg.sqrtm.")
 
 
 def _near(got: float, want: float, scale: float = 1.0) -> bool:
-    return math.isclose(got, want, rel_tol=_RTOL, abs_tol=1e-9 * scale)
+    return near(got, want, _RTOL, 1e-9 * scale)
 
 
 def _diagnose(got: float, want: float, wrong: list[tuple[str, float]], what: str, scale: float = 1.0) -> None:
-    """Pass if got == want; else raise the hint of the first plausible mistake it equals."""
-    if _near(got, want, scale):
-        return
-    for hint, value in wrong:
-        if _near(got, value, scale):
-            raise ExerciseError(f"{what} = {got:.6g}, expected {want:.6g}: {hint}")
-    raise ExerciseError(f"{what} = {got:.6g}, expected {want:.6g}.")
+    diagnose(got, want, wrong, what, _RTOL, 1e-9 * scale)
 
 
 def _features(seed: int, n: int, dim: int) -> np.ndarray:
@@ -167,7 +144,7 @@ def check_mean_term(mean_term) -> None:
     for dim in (5, 1):
         mu_a, mu_b = rng.normal(size=dim), rng.normal(size=dim) + 1.5
         diff = mu_a - mu_b
-        got = _scalar(mean_term(mu_a.copy(), mu_b.copy()), "mean_term(mu_a, mu_b)")
+        got = _number(mean_term(mu_a.copy(), mu_b.copy()), "mean_term(mu_a, mu_b)")
         want = float((diff ** 2).sum())
         wrong = [("that is the distance ||mu_a - mu_b||, not its square. The Fréchet distance uses the "
                   "SQUARED distance: sum the squared differences and take no square root.",
@@ -194,7 +171,7 @@ def check_frechet_from_stats(frechet_from_stats) -> None:
     mu_a, cov_a, mu_b, cov_b = _stats_pair(103, 4)
     what = "frechet_from_stats on 4-D Gaussians with covariances that do not commute"
     args = (mu_a.copy(), cov_a.copy(), mu_b.copy(), cov_b.copy())
-    got = _scalar(frechet_from_stats(*args), "frechet_from_stats(mu_a, cov_a, mu_b, cov_b)")
+    got = _number(frechet_from_stats(*args), "frechet_from_stats(mu_a, cov_a, mu_b, cov_b)")
     want = frechet_distance_from_stats(mu_a, cov_a, mu_b, cov_b)
     m2 = float(((mu_a - mu_b) ** 2).sum())
     tr = float(np.trace(cov_a) + np.trace(cov_b))
@@ -226,7 +203,7 @@ def check_frechet_from_stats(frechet_from_stats) -> None:
                       "use scipy.linalg.sqrtm.", elementwise))
     _diagnose(got, want, wrong, what, scale)
 
-    got = _scalar(frechet_from_stats(mu_a.copy(), cov_a.copy(), mu_a.copy(), cov_a.copy()),
+    got = _number(frechet_from_stats(mu_a.copy(), cov_a.copy(), mu_a.copy(), cov_a.copy()),
                   "frechet_from_stats of a Gaussian with itself")
     if abs(got) > 1e-6 * tr:
         hint = (" The factor 2 is missing: Tr(S + S - 2 S) = 0, but Tr(S + S - S) = Tr S."
@@ -236,7 +213,7 @@ def check_frechet_from_stats(frechet_from_stats) -> None:
     rng = np.random.default_rng(104)
     for _ in range(2):                                       # 1-D: 1x1 covariances, closed form
         m_a, m_b, s_a, s_b = rng.normal(), rng.normal() + 1, rng.uniform(0.5, 2), rng.uniform(0.5, 2)
-        got = _scalar(frechet_from_stats(np.array([m_a]), np.array([[s_a ** 2]]),
+        got = _number(frechet_from_stats(np.array([m_a]), np.array([[s_a ** 2]]),
                                          np.array([m_b]), np.array([[s_b ** 2]])),
                       "frechet_from_stats with 1-D inputs (shapes (1,) and (1, 1))")
         _diagnose(got, (m_a - m_b) ** 2 + (s_a - s_b) ** 2, [],
@@ -250,7 +227,7 @@ def check_frechet_from_stats(frechet_from_stats) -> None:
 def check_frechet_1d(frechet_1d) -> None:
     """``frechet_1d(mu_a, sigma_a, mu_b, sigma_b)`` (sigma = standard deviation) -> (mu_a - mu_b)^2 + (sigma_a - sigma_b)^2."""
     for mu_a, s_a, mu_b, s_b in [(1.5, 2.0, -0.5, 0.5), (-1.0, 1.0, 2.0, 3.0), (0.3, 1.2, 0.3, 1.2)]:
-        got = _scalar(frechet_1d(mu_a, s_a, mu_b, s_b), f"frechet_1d({mu_a}, {s_a}, {mu_b}, {s_b})")
+        got = _number(frechet_1d(mu_a, s_a, mu_b, s_b), f"frechet_1d({mu_a}, {s_a}, {mu_b}, {s_b})")
         dm, ds = mu_a - mu_b, s_a - s_b
         want = dm ** 2 + ds ** 2
         wrong = [

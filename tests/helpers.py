@@ -1,0 +1,32 @@
+"""What several test modules share: exercise-check assertions, a second writer of an HDF5 file."""
+import subprocess
+import sys
+from contextlib import contextmanager
+
+import pytest
+
+from featlab.checks import ExerciseError
+
+SKELETON = lambda *a: None  # noqa: E731  (what an unsolved exercise function returns)
+
+
+def fails(check, fn, *hints):
+    """``check(fn)`` must raise ExerciseError whose message contains every hint."""
+    with pytest.raises(ExerciseError) as e:
+        check(fn)
+    for h in hints:
+        assert h in str(e.value), f"expected {h!r} in: {e.value}"
+
+
+@contextmanager
+def held_open(path):
+    """Another process holds the HDF5 file ``path`` open for writing while the block runs."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import h5py, sys; f = h5py.File(sys.argv[1], 'a'); print('ready', flush=True); "
+                               "sys.stdin.read()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        holder.communicate("")
