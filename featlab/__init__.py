@@ -15,5 +15,6 @@ from .models import (WeightsUnavailableError, available_models, device, imagenet
                      load_model, model_names, predict, preprocess, preprocess_for)
 from .receptive import (ReceptiveField, empirical_receptive_field, receptive_field,
                         receptive_field_table)
+from .search import search, search_file
 
 __version__ = "0.1.0"

@@ -37,7 +37,7 @@ from .loader import IMAGE_SUFFIXES, default_workers, list_images, load_batches
 from .models import model_device, preprocess_for
 
 __all__ = ["IMAGE_SUFFIXES", "FileInUseError", "list_images", "pool", "extract_folder", "load_features",
-           "load_skipped"]
+           "load_skipped", "open_features", "FeatureFile"]
 
 DTYPES = ("float32", "float16")
 PRECISIONS = ("float32", "bfloat16")
@@ -310,3 +310,84 @@ def load_skipped(path: str | os.PathLike) -> dict[str, str]:
             return {}
         k = int(f.attrs["skipped_count"])
         return dict(zip(f["skipped/paths"].asstr()[:k].tolist(), f["skipped/reasons"].asstr()[:k].tolist()))
+
+
+class _Committed:
+    """Read-only view of an HDF5 dataset limited to its first ``count`` rows (rows past it are
+    an interrupted batch, not part of the file). ``view[a:b]`` reads only those rows."""
+
+    def __init__(self, ds, count: int):
+        self._ds, self.shape, self.dtype = ds, (count, *ds.shape[1:]), ds.dtype
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            key = range(self.shape[0])[key]  # negative indices count from the last committed row
+            return self._ds[key]
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError(f"read committed rows with an int or a slice view[a:b]; got {key!r}.")
+        start, stop, _ = key.indices(self.shape[0])
+        return self._ds[start:max(start, stop)]
+
+
+class FeatureFile:
+    """An open feature file, read lazily (for files larger than RAM); see :func:`open_features`."""
+
+    def __init__(self, path: str | os.PathLike):
+        import h5py
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such feature file: '{path}'. Make one with "
+                                    "`featlab extract FOLDER --out FILE.h5`.")
+        if not h5py.is_hdf5(path):
+            raise ValueError(f"'{path}' is not an HDF5 file, so not a featlab feature file "
+                             "(`featlab extract FOLDER --out FILE.h5` makes one).")
+        self.path = path
+        self._f = _h5(path, "r")
+        if "count" not in self._f.attrs or "features" not in self._f or "paths" not in self._f:
+            self._f.close()
+            raise ValueError(f"'{path}' is an HDF5 file but not a featlab feature file (no 'count', "
+                             "'paths' or 'features'); make one with `featlab extract`.")
+        self.count = int(self._f.attrs["count"])
+        self.attrs = {k: v for k, v in self._f.attrs.items()}
+        self.paths: list[str] = self._f["paths"].asstr()[:self.count].tolist()
+        self.features = {name: _Committed(ds, self.count) for name, ds in self._f["features"].items()}
+        self.layers = list(self.features)
+
+    def layer(self, name: str | None = None) -> str:
+        """``name`` checked against the stored layers; ``None``: the only stored layer."""
+        if name is None:
+            if len(self.layers) == 1:
+                return self.layers[0]
+            raise ValueError(f"'{self.path}' holds several layers ({', '.join(self.layers)}); "
+                             "pick one (layer=... / --layer).")
+        if name not in self.features:
+            raise ValueError(f"unknown layer '{name}' in '{self.path}'; it holds: {', '.join(self.layers)}.")
+        return name
+
+    def iter_chunks(self, layer: str, rows: int = 65536):
+        """Yield ``(start, (m, D) array)`` blocks of at most ``rows`` committed rows."""
+        view = self.features[self.layer(layer)]
+        for start in range(0, len(view), rows):
+            yield start, view[start:start + rows]
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> "FeatureFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_features(path: str | os.PathLike) -> FeatureFile:
+    """Open a feature file lazily: ``with open_features(p) as ff:`` gives ``ff.paths`` (N,),
+    ``ff.layers``, ``ff.attrs`` and ``ff.features[layer]``, an (N, D) view of the committed rows
+    that reads from disk only the rows sliced (``ff.iter_chunks(layer, rows)`` walks it).
+    For files larger than RAM; :func:`load_features` reads everything at once."""
+    return FeatureFile(path)

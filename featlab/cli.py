@@ -1,5 +1,7 @@
 """Command line: ``featlab extract FOLDER --out feats.h5`` (also ``python -m featlab``).
 
+``featlab search feats.h5 query.jpg -k 5`` lists the stored pictures most like each query.
+
 Extracts pooled features of every picture in a folder, with a progress bar (images/s) and a
 summary line; run the same command again after an interruption and it continues where it
 stopped. Pictures that cannot be read are skipped, recorded in the file with their reason,
@@ -53,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--retry-skipped", action="store_true",
                     help="try again the pictures earlier runs could not read")
     ex.add_argument("--no-progress", action="store_true")
+    se = sub.add_parser("search", help="stored pictures most similar to query pictures (cosine)")
+    se.add_argument("features", help="HDF5 file written by featlab extract")
+    se.add_argument("queries", nargs="+", help="query picture files")
+    se.add_argument("-k", type=_positive_int, default=5, help="hits per query (default 5)")
+    se.add_argument("--layer", default=None, help="stored layer to search (default: the only one)")
+    se.add_argument("--backend", default="torch", choices=["torch", "faiss"],
+                    help="faiss needs: pip install featlab[search]")
     sub.add_parser("models", help="list models and whether their weights are on this machine")
     return parser
 
@@ -68,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in models.model_names():
             print(f"{name:20s} {'ready' if name in have else 'weights not on this machine'}")
         return 0
+    if args.command == "search":
+        return _search(args)
     try:
         if args.device == "cuda":
             import torch
@@ -89,6 +100,49 @@ def main(argv: list[str] | None = None) -> int:
     note = f" ({earlier} skipped by earlier runs, not retried: --retry-skipped)" if earlier else ""
     print(f"{summary['done']} new, {summary['total']} total, {len(summary['skipped'])} skipped{note}, "
           f"{summary['seconds']:.1f} s, {summary['images_per_s']:.1f} images/s -> {args.out}")
+    return 0
+
+
+def _query_features(file: str, attrs: dict, layer: str, queries: list[str]):
+    """(Q, D) features of the query pictures, computed as ``extract_folder`` stored ``layer``:
+    the file's model, pooling and preprocessing; device per $FEATLAB_DEVICE."""
+    from pathlib import Path
+
+    from . import images, models
+    from .embed import pool
+    from .extract import extract
+
+    name, how, prep = attrs.get("model"), attrs.get("pool", "avg"), attrs.get("preprocess")
+    if name is None:
+        raise ValueError(f"'{file}' does not record its model; re-extract it with `featlab extract`.")
+    model = models.load_model(str(name))
+    if prep is not None and str(prep) != repr(models.preprocess_for(model)):
+        raise ValueError(f"'{file}' was made with other preprocessing ({prep}) than this featlab's "
+                         f"({models.preprocess_for(model)!r}); re-extract it.")
+    pictures = [images.load_image(Path(q)) for q in queries]  # the error names an unreadable one
+    f = extract(model, pictures, layer)[layer]
+    return pool(f.float(), str(how)).reshape(len(pictures), -1).cpu()
+
+
+def _search(args) -> int:
+    from . import models
+    from .cache import open_features
+    from .search import search_file
+
+    try:
+        with open_features(args.features) as ff:
+            layer, attrs = ff.layer(args.layer), ff.attrs
+        q = _query_features(args.features, attrs, layer, args.queries)
+        scores, _, hits = search_file(args.features, q, layer=layer, k=args.k, backend=args.backend)
+    except (ValueError, OSError, ImportError, models.WeightsUnavailableError) as e:
+        print(f"featlab: error: {e}", file=sys.stderr)
+        return 2
+    for query, row_s, row_p in zip(args.queries, scores, hits):
+        print(f"query {query}")
+        print(f"{'rank':>4}  {'score':>7}  path")
+        for rank, (s, p) in enumerate(zip(row_s, row_p), 1):
+            print(f"{rank:>4}  {s:7.4f}  {p}")
+        print()
     return 0
 
 
