@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from ._common import ExerciseError, _close, _ok, _tensor
+from ._common import ExerciseError, _close, _ok, _same, _tensor
 
-__all__ = ['check_to_tokens', 'check_from_tokens', 'check_space_to_depth']
+__all__ = ['check_to_tokens', 'check_from_tokens', 'check_space_to_depth', 'check_patchify',
+           'check_layer_norm_tokens']
 
 
 def check_to_tokens(to_tokens) -> None:
@@ -40,3 +41,79 @@ def check_space_to_depth(space_to_depth) -> None:
         _close(space_to_depth(x, r), F.pixel_unshuffle(x, r), f"space_to_depth(x of {shape}, r={r})",
                atol=0, rtol=0)
     _ok("space_to_depth equals F.pixel_unshuffle")
+
+
+def _patchify_ref(x: torch.Tensor, p: int) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    return F.unfold(x, kernel_size=p, stride=p).transpose(1, 2)
+
+
+def check_patchify(patchify) -> None:
+    """``patchify(x, P)``: (N, C, H, W) -> (N, (H/P)(W/P), C*P*P), patches in raster order, each
+    flattened as (c, i, j) — the order of F.unfold and of a Conv2d weight (D, C, P, P)."""
+    g = torch.Generator().manual_seed(34)
+    for p, shape in [(2, (2, 3, 4, 6)), (3, (1, 2, 6, 9))]:
+        x = torch.randn(*shape, generator=g)
+        n, c, h, w = shape
+        hp, wp = h // p, w // p
+        what = f"patchify(x of {shape}, P={p})"
+        got = _tensor(patchify(x, p), what)
+        want = _patchify_ref(x, p)
+        if tuple(got.shape) == tuple(want.shape) and not _same(got, want, atol=0):
+            blocks = x.view(n, c, hp, p, wp, p)
+            wrong = [
+                ("you reshaped the picture without moving the patch axes together: a reshape(N, L, C*P*P) "
+                 "cuts rows, not P×P patches. view to (N, C, H/P, P, W/P, P), permute, then reshape "
+                 "(or use F.unfold).", x.reshape(n, hp * wp, c * p * p)),
+                ("the tokens are in column-major order (down the first column first): token k must be "
+                 "the patch in grid row k // (W/P), column k % (W/P).",
+                 want.view(n, hp, wp, -1).transpose(1, 2).reshape(n, hp * wp, -1)),
+                ("each patch vector is ordered (i, j, c), channels last; it must be (c, i, j), the order of "
+                 "a Conv2d weight (D, C, P, P) flattened.",
+                 blocks.permute(0, 2, 4, 3, 5, 1).reshape(n, hp * wp, -1)),
+                ("each patch vector is ordered (c, j, i): the two in-patch axes are swapped.",
+                 blocks.permute(0, 2, 4, 1, 5, 3).reshape(n, hp * wp, -1)),
+            ]
+            for hint, value in wrong:
+                if _same(got, value, atol=0):
+                    raise ExerciseError(f"{what}: right shape, wrong values — {hint}")
+        _close(got, want, what, atol=0, rtol=0)
+    _ok("patchify equals F.unfold(x, P, stride=P).transpose(1, 2): raster order, (c, i, j) patch vectors")
+
+
+def check_layer_norm_tokens(layer_norm_tokens) -> None:
+    """``layer_norm_tokens(t, eps)``: tokens (N, L, C) -> each token normalised over its C channels
+    (mean 0, biased variance 1, no affine), equal to F.layer_norm(t, (C,), eps=eps)."""
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(35)
+    t = torch.randn(3, 7, 5, generator=g) * torch.linspace(0.5, 3.0, 5) + torch.linspace(-2.0, 2.0, 5)
+    eps = 1e-5
+    what = "layer_norm_tokens(t of (3, 7, 5), eps=1e-5)"
+    got = _tensor(layer_norm_tokens(t, eps), what)
+    want = F.layer_norm(t, (5,), eps=eps)
+    if tuple(got.shape) == tuple(want.shape) and not _same(got, want):
+        def norm(dims, unbiased=False):
+            m = t.mean(dims, keepdim=True)
+            v = t.var(dims, keepdim=True, unbiased=unbiased)
+            return (t - m) / (v + eps).sqrt()
+        wrong = [
+            ("you normalised over the token axis (dim 1, positions) instead of the channel axis: "
+             "use the statistics of each token's C values (dim=-1).", norm(1)),
+            ("you normalised over the whole (L, C) sample: a LayerNorm on tokens uses each token's own "
+             "C values (dim=-1), one mean and variance per token.", norm((1, 2))),
+            ("you normalised over the batch axis (dim 0), like BatchNorm: the result then depends on the "
+             "other samples. Use each token's C values (dim=-1).", norm(0)),
+            ("use the biased variance (unbiased=False, divide by C), as LayerNorm does.", norm(-1, unbiased=True)),
+            ("divide by the standard deviation, not the variance.", (t - t.mean(-1, keepdim=True))
+             / (t.var(-1, keepdim=True, unbiased=False) + eps)),
+        ]
+        for hint, value in wrong:
+            if _same(got, value):
+                raise ExerciseError(f"{what}: {hint}")
+    _close(got, want, what)
+    # batch independence: one sample alone gives the same result as inside the batch
+    alone = _tensor(layer_norm_tokens(t[1:2], eps), "layer_norm_tokens(one sample)")
+    _close(alone, want[1:2], "layer_norm_tokens of one sample alone (must not depend on the batch)")
+    _ok("layer_norm_tokens normalises each token over its channels, independently of the batch")

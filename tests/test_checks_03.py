@@ -1,0 +1,140 @@
+"""Exercise 03 checks (patchify, per-token LayerNorm): the solution passes, the skeleton and
+plausible wrong answers fail with their hint."""
+import torch
+import torch.nn.functional as F
+
+import featlab as fl
+from featlab.checks.nb03_reshape import _patchify_ref
+from helpers import SKELETON, fails
+
+
+# --- the solutions, as in exercises/solutions/03_reshape_permute.ipynb ------------------------
+
+def patchify(x, p):
+    n, c, h, w = x.shape
+    t = x.view(n, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
+    return t.reshape(n, (h // p) * (w // p), c * p * p)
+
+
+def layer_norm_tokens(t, eps=1e-5):
+    mean = t.mean(dim=-1, keepdim=True)
+    var = t.var(dim=-1, keepdim=True, unbiased=False)
+    return (t - mean) / torch.sqrt(var + eps)
+
+
+# --- patchify ---------------------------------------------------------------------------------
+
+def test_patchify_reference_matches_a_conv_with_kernel_equal_stride():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 8, 12, generator=g)
+    conv = torch.nn.Conv2d(3, 5, kernel_size=4, stride=4)
+    with torch.no_grad():
+        by_conv = conv(x).flatten(2).transpose(1, 2)
+        by_linear = _patchify_ref(x, 4) @ conv.weight.reshape(5, -1).T + conv.bias
+    assert torch.allclose(by_conv, by_linear, atol=1e-5)
+
+
+def test_patchify_solution_passes(capsys):
+    fl.checks.check_patchify(patchify)
+    assert "✓" in capsys.readouterr().out
+
+
+def test_patchify_unfold_solution_passes():
+    fl.checks.check_patchify(lambda x, p: F.unfold(x, p, stride=p).transpose(1, 2))
+
+
+def test_patchify_skeleton_fails():
+    fails(fl.checks.check_patchify, SKELETON, "returned None")
+
+
+def test_patchify_reshape_without_permute_fails():
+    def wrong(x, p):
+        n, c, h, w = x.shape
+        return x.reshape(n, (h // p) * (w // p), c * p * p)
+    fails(fl.checks.check_patchify, wrong, "without moving the patch axes")
+
+
+def test_patchify_column_major_token_order_fails():
+    def wrong(x, p):
+        n, c, h, w = x.shape
+        t = x.view(n, c, h // p, p, w // p, p).permute(0, 4, 2, 1, 3, 5)   # grid columns first
+        return t.reshape(n, (h // p) * (w // p), c * p * p)
+    fails(fl.checks.check_patchify, wrong, "column-major")
+
+
+def test_patchify_channels_last_patch_vector_fails():
+    def wrong(x, p):
+        n, c, h, w = x.shape
+        t = x.view(n, c, h // p, p, w // p, p).permute(0, 2, 4, 3, 5, 1)
+        return t.reshape(n, (h // p) * (w // p), c * p * p)
+    fails(fl.checks.check_patchify, wrong, "(i, j, c)")
+
+
+def test_patchify_swapped_in_patch_axes_fails():
+    def wrong(x, p):
+        n, c, h, w = x.shape
+        t = x.view(n, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 5, 3)
+        return t.reshape(n, (h // p) * (w // p), c * p * p)
+    fails(fl.checks.check_patchify, wrong, "(c, j, i)")
+
+
+def test_patchify_grid_instead_of_tokens_fails():
+    fails(fl.checks.check_patchify, lambda x, p: F.unfold(x, p, stride=p), "shape")
+
+
+def test_patchify_non_tensor_fails():
+    fails(fl.checks.check_patchify, lambda x, p: patchify(x, p).numpy(), "torch.Tensor")
+
+
+# --- layer_norm_tokens ------------------------------------------------------------------------
+
+def test_layer_norm_tokens_solution_passes(capsys):
+    fl.checks.check_layer_norm_tokens(layer_norm_tokens)
+    assert "✓" in capsys.readouterr().out
+
+
+def test_layer_norm_tokens_torch_versions_pass():
+    fl.checks.check_layer_norm_tokens(lambda t, eps=1e-5: F.layer_norm(t, t.shape[-1:], eps=eps))
+    fl.checks.check_layer_norm_tokens(lambda t, eps=1e-5: torch.nn.LayerNorm(t.shape[-1], eps=eps)(t))
+
+
+def test_layer_norm_tokens_skeleton_fails():
+    fails(fl.checks.check_layer_norm_tokens, SKELETON, "returned None")
+
+
+def _norm(t, dims, unbiased=False, eps=1e-5):
+    return (t - t.mean(dims, keepdim=True)) / (t.var(dims, keepdim=True, unbiased=unbiased) + eps).sqrt()
+
+
+def test_layer_norm_tokens_over_the_token_axis_fails():
+    fails(fl.checks.check_layer_norm_tokens, lambda t, eps=1e-5: _norm(t, 1), "token axis")
+
+
+def test_layer_norm_tokens_over_the_whole_sample_fails():
+    fails(fl.checks.check_layer_norm_tokens, lambda t, eps=1e-5: _norm(t, (1, 2)), "whole (L, C) sample")
+
+
+def test_layer_norm_tokens_batchnorm_style_fails():
+    fails(fl.checks.check_layer_norm_tokens, lambda t, eps=1e-5: _norm(t, 0), "batch axis")
+
+
+def test_layer_norm_tokens_unbiased_variance_fails():
+    fails(fl.checks.check_layer_norm_tokens, lambda t, eps=1e-5: _norm(t, -1, unbiased=True), "biased variance")
+
+
+def test_layer_norm_tokens_divide_by_variance_fails():
+    fails(fl.checks.check_layer_norm_tokens,
+          lambda t, eps=1e-5: (t - t.mean(-1, keepdim=True)) / (t.var(-1, keepdim=True, unbiased=False) + eps),
+          "standard deviation")
+
+
+def test_layer_norm_tokens_centring_only_fails():
+    fails(fl.checks.check_layer_norm_tokens, lambda t, eps=1e-5: t - t.mean(-1, keepdim=True), "values differ")
+
+
+def test_layer_norm_tokens_batch_dependent_answer_fails():
+    # right on a batch of 3, wrong alone: the second call catches it
+    def wrong(t, eps=1e-5):
+        out = layer_norm_tokens(t, eps)
+        return out if t.shape[0] > 1 else out * 0
+    fails(fl.checks.check_layer_norm_tokens, wrong, "one sample alone")
