@@ -182,8 +182,7 @@ def extract(model: nn.Module, images: ImageLike | Sequence[ImageLike] | torch.Te
     layer. ``batch_size`` splits large inputs (with a tqdm bar if ``progress``). Results stay
     on the model's device.
     """
-    single = isinstance(layers, str)
-    layers = [layers] if single else list(dict.fromkeys(layers))
+    layers = [layers] if isinstance(layers, str) else list(dict.fromkeys(layers))
     x = as_batch(model, images)
     chunks = [x] if batch_size is None else list(x.split(batch_size))
     if progress:
