@@ -16,5 +16,6 @@ from .models import (WeightsUnavailableError, available_models, device, imagenet
 from .receptive import (ReceptiveField, empirical_receptive_field, receptive_field,
                         receptive_field_table)
 from .search import search, search_file
+from .visualize import channel_activation, fourier_scale, maximize_activation
 
 __version__ = "0.1.0"
