@@ -1,5 +1,6 @@
 """Exercise 03 checks (patchify, per-token LayerNorm): the solution passes, the skeleton and
 plausible wrong answers fail with their hint."""
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -54,28 +55,17 @@ def test_patchify_reshape_without_permute_fails():
     fails(fl.checks.check_patchify, wrong, "without moving the patch axes")
 
 
-def test_patchify_column_major_token_order_fails():
+@pytest.mark.parametrize("order, hint", [
+    ((0, 4, 2, 1, 3, 5), "column-major"),   # grid columns first
+    ((0, 2, 4, 3, 5, 1), "(i, j, c)"),      # channels last inside the patch vector
+    ((0, 2, 4, 1, 5, 3), "(c, j, i)"),      # the two in-patch axes swapped
+])
+def test_patchify_wrong_permute_fails(order, hint):
     def wrong(x, p):
         n, c, h, w = x.shape
-        t = x.view(n, c, h // p, p, w // p, p).permute(0, 4, 2, 1, 3, 5)   # grid columns first
+        t = x.view(n, c, h // p, p, w // p, p).permute(*order)
         return t.reshape(n, (h // p) * (w // p), c * p * p)
-    fails(fl.checks.check_patchify, wrong, "column-major")
-
-
-def test_patchify_channels_last_patch_vector_fails():
-    def wrong(x, p):
-        n, c, h, w = x.shape
-        t = x.view(n, c, h // p, p, w // p, p).permute(0, 2, 4, 3, 5, 1)
-        return t.reshape(n, (h // p) * (w // p), c * p * p)
-    fails(fl.checks.check_patchify, wrong, "(i, j, c)")
-
-
-def test_patchify_swapped_in_patch_axes_fails():
-    def wrong(x, p):
-        n, c, h, w = x.shape
-        t = x.view(n, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 5, 3)
-        return t.reshape(n, (h // p) * (w // p), c * p * p)
-    fails(fl.checks.check_patchify, wrong, "(c, j, i)")
+    fails(fl.checks.check_patchify, wrong, hint)
 
 
 def test_patchify_grid_instead_of_tokens_fails():

@@ -79,3 +79,12 @@ def _diagnose(got: float, want: float, wrong: list[tuple[str, float]], what: str
         if _near(got, value, rtol, atol):
             raise ExerciseError(f"{what} = {got:.6g}, expected {want:.6g}: {hint}")
     raise ExerciseError(f"{what} = {got:.6g}, expected {want:.6g}.")
+
+
+def _pair(out, what: str, names: str) -> tuple:
+    """A learner's two return values, e.g. ``(mu, cov)``; ExerciseError for None or anything else."""
+    if out is None:
+        raise ExerciseError(f"{what} returned None: fill in the TODO.")
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise ExerciseError(f"{what} should return two things, {names}; got {type(out).__name__}.")
+    return tuple(out)

@@ -7,7 +7,7 @@ import math
 import torch
 
 from ..metrics import fisher_criterion
-from ._common import ExerciseError, _close, _ok, _scalar, _tensor
+from ._common import ExerciseError, _close, _ok, _pair, _scalar, _tensor
 from ._common import _diagnose as diagnose
 from ._common import _near as near
 
@@ -61,11 +61,7 @@ def check_mean_and_spread(mean_and_spread) -> None:
     for n, dim, seed in [(5, 3, 90), (7, 1, 91)]:
         x = _classes_2d(seed, [n], dim)[0]
         out = mean_and_spread(x.clone())
-        if out is None:
-            raise ExerciseError("mean_and_spread returned None: fill in the TODO.")
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise ExerciseError("mean_and_spread should return two things, (mu, sigma2); "
-                                f"got {type(out).__name__}.")
+        out = _pair(out, "mean_and_spread", "(mu, sigma2)")
         mu = _tensor(out[0], "mean_and_spread(x)[0] (the mean)")
         want_mu = x.mean(dim=0)
         if tuple(mu.shape) == (n,) and n != dim:

@@ -13,7 +13,7 @@ import scipy.linalg
 import torch
 
 from ..metrics import feature_stats, frechet_distance_from_stats
-from ._common import ExerciseError, _ok, _scalar
+from ._common import ExerciseError, _ok, _pair, _scalar
 from ._common import _diagnose as diagnose
 from ._common import _near as near
 
@@ -87,11 +87,7 @@ def check_mean_and_cov(mean_and_cov) -> None:
     for n, dim, seed in [(7, 3, 100), (5, 4, 101)]:
         x = _features(seed, n, dim)
         out = mean_and_cov(x.copy())
-        if out is None:
-            raise ExerciseError("mean_and_cov returned None: fill in the TODO.")
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise ExerciseError("mean_and_cov should return two things, (mu, cov); "
-                                f"got {type(out).__name__}.")
+        out = _pair(out, "mean_and_cov", "(mu, cov)")
         mu = _array(out[0], "the mean (first return value)")
         want_mu, want_cov = feature_stats(x)
         if mu.shape == (n,):
