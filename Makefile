@@ -5,13 +5,17 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.featlab-installed
 
-.PHONY: lab test install handouts notebooks benchmark constraints clean
+.PHONY: lab test install chromium handouts sync notebooks exercises benchmark constraints clean
 
 # Create .venv if missing and install featlab with the pinned versions of constraints.txt.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[lab,test]"
+	@# nbgrader is only a library here (make exercises): keep its grading UI out of JupyterLab
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	$(BIN)/jupyter server extension disable --sys-prefix $(addprefix nbgrader.server_extensions., \
+	    formgrader validate_assignment assignment_list course_list) >/dev/null 2>&1
 	@touch $@
 
 install: $(STAMP)
@@ -19,17 +23,37 @@ install: $(STAMP)
 lab: install                   ## open the course in JupyterLab
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
-test: install                  ## unit tests + every notebook and exercise solution (nbval)
+# Debian's Chromium and CJK fonts: tests/test_browser.py (JupyterLab in a browser) and PDF handouts.
+# Needs root and apt; elsewhere the browser test is skipped and says how to install it.
+chromium:
+	@if dpkg -s chromium fonts-noto-cjk >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    export DEBIAN_FRONTEND=noninteractive; echo "apt-get install chromium fonts-noto-cjk"; \
+	    apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1 \
+	    || { apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk; } \
+	    || echo "warning: apt-get could not install chromium; tests/test_browser.py and PDF handouts will be skipped"; \
+	else echo "chromium is not installed (needs root and apt): sudo apt-get install chromium fonts-noto-cjk;" \
+	    "tests/test_browser.py and PDF handouts are skipped until then (HTML handouts are still made)"; fi
+
+test: install chromium         ## unit tests, notebooks in JupyterLab + Chromium, nbval on notebooks and solutions
 	MPLBACKEND=agg $(BIN)/python -m pytest
 
-handouts: install              ## execute every notebook and write HTML to build/handouts/
-	@mkdir -p build/handouts
-	$(BIN)/jupyter nbconvert --to html --execute --output-dir build/handouts \
-	    --ExecutePreprocessor.timeout=300 notebooks/*.ipynb
+handouts: install chromium     ## HTML (+ PDF) of notebooks, exercises, cheat sheet, glossary in build/handouts/
+	$(BIN)/python tools/handouts.py --out build/handouts
 
-notebooks: install             ## re-execute notebooks in place (refresh the committed outputs)
+sync: install                  ## text sources -> notebooks (outputs kept) and exercises; no execution
+	for f in notebooks/src/*.py; do b=$${f##*/}; \
+	    $(BIN)/jupytext -q --update --to ipynb -o notebooks/$${b%.py}.ipynb $$f || exit 1; done
+	$(BIN)/python tools/build_exercises.py
+
+notebooks: sync                ## sync, then re-execute notebooks and solutions in place (refresh outputs)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=300 notebooks/*.ipynb exercises/solutions/*.ipynb
+
+exercises: install             ## exercises/src/*.py -> exercises/ and solutions/; run the changed solutions
+	stale="$$($(BIN)/python tools/build_exercises.py)" && if [ -n "$$stale" ]; then \
+	    $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=300 $$stale; fi
 
 benchmark: install
 	$(BIN)/python benchmarks/extract_speed.py

@@ -2,6 +2,9 @@
 
 ``featlab search feats.h5 query.jpg -k 5`` lists the stored pictures most like each query.
 
+``featlab grade SUBMISSIONS_DIR --out grades.csv`` runs every student's exercise notebooks and
+records each check (``featlab/grade.py``).
+
 Extracts pooled features of every picture in a folder, with a progress bar (images/s) and a
 summary line; run the same command again after an interruption and it continues where it
 stopped. Pictures that cannot be read are skipped, recorded in the file with their reason,
@@ -63,11 +66,21 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--backend", default="torch", choices=["torch", "faiss"],
                     help="faiss needs: pip install featlab[search]")
     sub.add_parser("models", help="list models and whether their weights are on this machine")
+    gr = sub.add_parser("grade", help="run students' exercise notebooks; one CSV row per check")
+    gr.add_argument("submissions", help="one folder per student (or STUDENT__NN_name.ipynb files)")
+    gr.add_argument("--out", default="grades.csv", help="CSV to write (default grades.csv)")
+    gr.add_argument("--timeout", type=_positive_int, default=120,
+                    help="seconds per notebook; the kernel is killed after (default 120)")
+    gr.add_argument("--reference", default=None,
+                    help="folder of the reference exercises (default: the course's exercises/)")
+    gr.add_argument("--workers", type=_positive_int, default=1, help="notebooks run at once (default 1)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "grade":
+        return _grade(args)
 
     from . import models
     from .cache import extract_folder
@@ -143,6 +156,24 @@ def _search(args) -> int:
         for rank, (s, p) in enumerate(zip(row_s, row_p), 1):
             print(f"{rank:>4}  {s:7.4f}  {p}")
         print()
+    return 0
+
+
+def _grade(args) -> int:
+    import time
+
+    from . import grade
+
+    t0 = time.monotonic()
+    try:
+        rows = grade.grade_folder(args.submissions, args.reference, timeout=args.timeout,
+                                  workers=args.workers, log=lambda line: print(line, file=sys.stderr))
+        grade.write_csv(rows, args.out)
+    except (ValueError, OSError, ImportError) as e:
+        print(f"featlab: error: {e}", file=sys.stderr)
+        return 2
+    print(grade.summary(rows, time.monotonic() - t0), end="")
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -29,19 +29,54 @@ class WeightsUnavailableError(RuntimeError):
 
 
 def device() -> torch.device:
-    """The device featlab uses: ``$FEATLAB_DEVICE`` if set, else cuda, else mps, else cpu."""
+    """The device featlab uses: ``$FEATLAB_DEVICE`` if set, else cuda, else mps, else cpu.
+
+    ``$FEATLAB_DEVICE`` is ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; a value this machine cannot
+    honour (no GPU, GPU N missing, a typo) raises ValueError instead of quietly using the CPU.
+    """
     return _pick_device()
 
 
 def _pick_device() -> torch.device:
-    choice = os.environ.get("FEATLAB_DEVICE")
+    choice = os.environ.get("FEATLAB_DEVICE", "").strip()
     if choice:
-        return torch.device(choice)
+        return _requested_device(choice)
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
+def _requested_device(choice: str) -> torch.device:
+    """``$FEATLAB_DEVICE`` as a torch.device, checked against what this machine has."""
+    fix = ("Fix: set FEATLAB_DEVICE to cpu, cuda, cuda:N or mps, or unset it to let featlab "
+           "pick (cuda if present, else mps, else cpu).")
+    try:
+        dev = torch.device(choice)
+    except RuntimeError:
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"FEATLAB_DEVICE={choice!r} is not a device featlab can use. {fix}")
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise ValueError(
+                f"FEATLAB_DEVICE={choice!r} asks for a CUDA GPU, but PyTorch sees none "
+                "(torch.cuda.is_available() is False: no GPU, no driver, CUDA_VISIBLE_DEVICES "
+                f"empty, or a CPU-only build of torch). {fix}")
+        if dev.index is not None and dev.index >= n:
+            raise ValueError(f"FEATLAB_DEVICE={choice!r} asks for GPU {dev.index}, but PyTorch "
+                             f"sees {n} GPU(s): cuda:0 to cuda:{n - 1}. {fix}")
+    if dev.type == "mps" and (not _mps_available() or dev.index not in (None, 0)):
+        raise ValueError(f"FEATLAB_DEVICE={choice!r} asks for Apple's MPS GPU, which PyTorch "
+                         f"does not offer here (torch.backends.mps.is_available() is "
+                         f"{_mps_available()}; the only MPS device is mps:0). {fix}")
+    return dev
 
 
 # --- the registry ------------------------------------------------------------------------
@@ -174,11 +209,12 @@ def load_model(name: str, pretrained: bool = True, *, device: torch.device | str
     the same architecture with random weights (seed torch first for reproducibility).
     """
     spec = _spec(name)
+    target = device if device is not None else _pick_device()  # a bad $FEATLAB_DEVICE fails first
     model = spec.build()
     if pretrained:
         model.load_state_dict(_load_weights(name, spec, model))
     model.featlab_name = name  # lets fl.preprocess / fl.predict find the right settings
-    return model.eval().to(device if device is not None else _pick_device())
+    return model.eval().to(target)
 
 
 # --- what a model takes -------------------------------------------------------------------

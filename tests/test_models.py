@@ -8,15 +8,6 @@ import featlab as fl
 from featlab import models
 
 
-def test_device_env_override(monkeypatch):
-    monkeypatch.setenv("FEATLAB_DEVICE", "cpu")
-    assert fl.device() == torch.device("cpu")
-    monkeypatch.delenv("FEATLAB_DEVICE")
-    expected = "cuda" if torch.cuda.is_available() else None
-    if expected:
-        assert fl.device().type == expected
-
-
 def test_unknown_model_lists_names():
     with pytest.raises(ValueError, match="efficientnet_lite0, vgg16, vgg19, resnet18, resnet50"):
         fl.load_model("alexnet")

@@ -1,0 +1,426 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,src//py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 — The mathematics of convolution
+#
+# Glossary / 术语表: [docs/glossary.md](../docs/glossary.md)
+#
+# **Learning goals**
+# - write a convolutional layer as the sum it is — cross-correlation over space and channels — and
+#   check it, number for number, against PyTorch;
+# - compute it three ways (plain loops, im2col + one matrix product, `F.conv2d`) with stride,
+#   padding, dilation and groups, and know why libraries use the last two;
+# - predict every layer's output size with one formula (including ceil-mode pooling and
+#   TensorFlow-style "same" padding);
+# - see that a 1×1 convolution is a `Linear` applied to every pixel;
+# - measure what memory layout (NCHW vs channels-last) and precision (float32 vs bfloat16/float16)
+#   change: values, speed, features.
+#
+# **Prerequisites:** `00_setup_and_tour` (loading the model and pictures). **Run time:** about 30 s
+# on a 2-core CPU.
+#
+# ## The idea
+#
+# A convolutional layer slides a small weight tensor over the input and, at every position, takes a
+# dot product with the patch under it. For input $x$ with $C_{in}$ channels, weight $W$ of shape
+# $(C_{out}, C_{in}, k_H, k_W)$, bias $b$, stride $s$, padding $p$ (zeros) and dilation $d$:
+#
+# $$y[n, c, h, w] = b[c] + \sum_{c'=0}^{C_{in}-1}\sum_{i=0}^{k_H-1}\sum_{j=0}^{k_W-1}
+#   x[n, c', \; s h + d i - p, \; s w + d j - p]\; W[c, c', i, j].$$
+#
+# With stride 1, no padding and 1-based indices this is the lesson's
+# $y[h,w,c] = \sum_i \sum_j \sum_{c'} x[h+i-1, w+j-1, c']\, W[i,j,c',c] + b[c]$ — written there in
+# channels-last order. Note that the kernel is **not flipped**: deep-learning "convolution" is the
+# signal-processing *cross-correlation*. With `groups = g`, output channel $c$ only sums over the
+# $C_{in}/g$ input channels of its own group (depth-wise convolution: $g = C_{in}$).
+
+# %%
+import copy
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import scipy.signal
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import featlab as fl
+
+torch.manual_seed(0)
+np.random.seed(0)
+plt.rcParams["figure.dpi"] = 72
+dev = fl.device()
+
+
+# %% [markdown]
+# ## From scratch: one channel, four loops
+#
+# The smallest honest version: one image, one input and one output channel, stride 1, no padding.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def corr2d(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """(H, W) image, (kH, kW) kernel -> (H-kH+1, W-kW+1) cross-correlation."""
+    kh, kw = k.shape
+    out = torch.zeros(x.shape[0] - kh + 1, x.shape[1] - kw + 1, dtype=x.dtype)
+    for h in range(out.shape[0]):
+        for w in range(out.shape[1]):
+            out[h, w] = sum(x[h + i, w + j] * k[i, j] for i in range(kh) for j in range(kw))
+    return out
+
+x = torch.arange(25, dtype=torch.float64).reshape(5, 5)
+k = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0]], dtype=torch.float64)   # a 2×3 kernel
+ours = corr2d(x, k)
+torch_says = F.conv2d(x[None, None], k[None, None])[0, 0]
+assert torch.equal(ours, torch_says)
+print(ours)
+# scipy knows both operations: correlate2d is what PyTorch computes, convolve2d flips the kernel
+print("equals scipy correlate2d:", np.allclose(ours, scipy.signal.correlate2d(x, k, mode="valid")))
+print("equals scipy convolve2d: ", np.allclose(ours, scipy.signal.convolve2d(x, k, mode="valid")))
+print("convolve2d with flipped kernel:",
+      np.allclose(ours, scipy.signal.convolve2d(x, k.flip(0, 1), mode="valid")))
+
+# %% [markdown]
+# `fl.conv2d_loops` is the same loops, extended to batches, channels, stride, padding, dilation and
+# groups. Two faster formulations compute the same sum:
+#
+# - **im2col** (`fl.conv2d_unfold`): `F.unfold` copies every patch into a column, giving a
+#   $(C_{in} k_H k_W) \times (H' W')$ matrix; the weight, flattened to $C_{out} \times (C_{in} k_H
+#   k_W)$, multiplies all columns in one matrix product. That is how classic libraries turned
+#   convolution into fast BLAS calls;
+# - **`F.conv2d`** (`fl.conv2d`): PyTorch's kernels (oneDNN on CPU, cuDNN on GPU).
+#
+# We check that all three agree on a grid of settings, in float64 so that any disagreement larger
+# than rounding shows.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+settings = [  # (C_in, C_out, kernel, stride, padding, dilation, groups)
+    (3, 4, (3, 3), 1, 0, 1, 1),
+    (3, 4, (3, 3), 1, 1, 1, 1),
+    (3, 4, (3, 3), 2, 1, 1, 1),
+    (3, 4, (1, 5), 1, (0, 2), 1, 1),
+    (3, 4, (3, 3), 1, 2, 2, 1),
+    (4, 6, (3, 3), 1, 1, 1, 2),
+    (6, 6, (3, 3), 2, 1, 1, 6),
+]
+print(f"{'C_in C_out kernel stride padding dilation groups':50s} out shape      max |loops-F|  max |unfold-F|")
+for c_in, c_out, kern, s, p, d, g in settings:
+    xx = torch.randn(2, c_in, 9, 8, dtype=torch.float64)
+    ww = torch.randn(c_out, c_in // g, *kern, dtype=torch.float64)
+    bb = torch.randn(c_out, dtype=torch.float64)
+    ref = F.conv2d(xx, ww, bb, stride=s, padding=p, dilation=d, groups=g)
+    e_loop = (fl.conv2d_loops(xx, ww, bb, s, p, d, g) - ref).abs().max().item()
+    e_unf = (fl.conv2d_unfold(xx, ww, bb, s, p, d, g) - ref).abs().max().item()
+    assert e_loop < 1e-10 and e_unf < 1e-10
+    name = f"{c_in:4d} {c_out:4d}  {str(kern):7s} {s!s:6s} {p!s:7s} {d!s:8s} {g}"
+    print(f"{name:50s} {str(tuple(ref.shape)):14s} {'< 1e-10':14s} {'< 1e-10'}")
+
+# %% [markdown]
+# ### What im2col costs
+#
+# im2col trades memory for speed: each input value is copied into up to $k_H k_W$ columns.
+# The cell below measures the size of the column matrix for a typical early layer.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+xx = torch.randn(1, 64, 56, 56)
+cols = F.unfold(xx, kernel_size=3, padding=1)
+print("input :", tuple(xx.shape), f"{xx.numel() * 4 / 2**20:.2f} MiB")
+print("im2col:", tuple(cols.shape), f"{cols.numel() * 4 / 2**20:.2f} MiB",
+      f"= {cols.numel() / xx.numel():.2f} × the input")
+
+
+# %% [markdown]
+# Speed on this machine (timings are not compared by the tests; they depend on your CPU):
+
+# %%
+def best_time(fn, repeats=3):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+small_x, small_w = torch.randn(1, 3, 16, 16), torch.randn(8, 3, 3, 3)
+big_x, big_w = torch.randn(1, 64, 56, 56), torch.randn(64, 64, 3, 3)
+t_loops = best_time(lambda: fl.conv2d_loops(small_x, small_w, padding=1), repeats=1)
+t_unf_s = best_time(lambda: fl.conv2d_unfold(small_x, small_w, padding=1))
+t_F_s = best_time(lambda: fl.conv2d(small_x, small_w, padding=1))
+t_unf_b = best_time(lambda: fl.conv2d_unfold(big_x, big_w, padding=1))
+t_F_b = best_time(lambda: fl.conv2d(big_x, big_w, padding=1))
+print(f"1×3×16×16 -> 8 channels : loops {t_loops * 1e3:8.1f} ms, unfold {t_unf_s * 1e3:.2f} ms, "
+      f"F.conv2d {t_F_s * 1e3:.2f} ms  (loops are {t_loops / t_F_s:.0f}× slower)")
+print(f"1×64×56×56 -> 64 channels: unfold {t_unf_b * 1e3:.1f} ms, F.conv2d {t_F_b * 1e3:.1f} ms "
+      f"(ratio {t_unf_b / t_F_b:.1f})")
+
+# %% [markdown]
+# ## Output size
+#
+# Along each axis a window of extent $d(k-1)+1$ slides over $n + 2p$ padded values in steps of $s$:
+#
+# $$n_{out} = \left\lfloor \frac{n + 2p - d(k-1) - 1}{s} \right\rfloor + 1 .$$
+#
+# Pooling layers with `ceil_mode=True` round up instead (but never start a window in the right
+# padding). `fl.conv_output_size` implements both. We check it on **every** convolution and pooling
+# layer of the pretrained EfficientNet-Lite0 and of a ResNet-18 (random weights: only shapes matter),
+# by recording each layer's real input and output size with forward hooks.
+
+# %%
+model = fl.load_model("efficientnet_lite0")
+
+def layer_sizes(net: nn.Module, size: int = 224):
+    """[(path, module, input H, output H)] for every Conv2d / MaxPool2d / AvgPool2d in ``net``."""
+    rows, handles = [], []
+    for path, m in net.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            hook = lambda m, inp, out, path=path: rows.append((path, m, inp[0].shape[-1], out.shape[-1]))
+            handles.append(m.register_forward_hook(hook))
+    try:
+        with torch.inference_mode():
+            net(torch.zeros(1, 3, size, size, device=fl.device()))
+    finally:
+        for h in handles:
+            h.remove()
+    return rows
+
+def predicted(m: nn.Module, n: int) -> int:
+    if isinstance(m, nn.Conv2d):
+        return fl.conv_output_size(n, m.kernel_size[0], m.stride[0], m.padding[0], m.dilation[0])
+    return fl.conv_output_size(n, m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode)
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+torch.manual_seed(0)
+resnet = fl.load_model("resnet18", pretrained=False)
+for name, net in [("EfficientNet-Lite0", model), ("ResNet-18", resnet)]:
+    rows = layer_sizes(net)
+    wrong = [(p, type(m).__name__, n, out, predicted(m, n)) for p, m, n, out in rows if predicted(m, n) != out]
+    print(f"{name}: {len(rows)} conv/pool layers, formula right for {len(rows) - len(wrong)}")
+    for p, kind, n, out, pred in wrong:
+        print(f"   {p:22s} {kind:11s} input {n:3d}: real output {out:3d}, formula {pred:3d}")
+
+# %% [markdown]
+# The formula is right everywhere except for EfficientNet-Lite0's `Conv2dSame` layers. They come from
+# TensorFlow, whose `padding="same"` pads *at run time* and *asymmetrically*: the module's `padding`
+# attribute says 0, but the forward pass first adds just enough zeros — more at the bottom/right —
+# that the output is $\lceil n / s \rceil$. The cell below checks that rule on those layers, and
+# shows the padding TensorFlow adds: $\max\big((\lceil n/s\rceil - 1)s + d(k-1) + 1 - n,\ 0\big)$ in
+# total, the smaller half on top.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for p, m, n, out in layer_sizes(model):
+    if type(m).__name__ == "Conv2dSame":
+        k, s, d = m.kernel_size[0], m.stride[0], m.dilation[0]
+        total = max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
+        assert out == -(-n // s) == fl.conv_output_size(n + total, k, s, 0, d)
+        print(f"{p:22s} k={k} s={s}: input {n:3d} -> ceil(n/s) = {out:3d};"
+              f" pads {total // 2} on top, {total - total // 2} at the bottom")
+
+# %% [markdown]
+# ## A 1×1 convolution is a Linear layer on every pixel
+#
+# With $k_H = k_W = 1$ the sum over $i, j$ disappears: $y[n,c,h,w] = b[c] + \sum_{c'} W[c,c']\,
+# x[n,c',h,w]$ — the same matrix applied to the $C_{in}$-vector of every pixel. So reshape the map to
+# $(N \cdot H \cdot W, C_{in})$ rows, apply `F.linear`, reshape back: that is `fl.conv1x1_as_linear`.
+# We check it on EfficientNet-Lite0's real 1×1 head convolution (320 → 1280 channels) and real
+# features of a real picture, then count how much of the network is made of 1×1 convolutions.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+pics = ["chelsea", "coffee", "astronaut", "rocket"]
+x = fl.preprocess(pics, model)
+feats = fl.extract(model, x, ["blocks.6", "conv_head"])
+head = model.conv_head
+as_linear = fl.conv1x1_as_linear(feats["blocks.6"], head.weight, head.bias)
+print("input", tuple(feats["blocks.6"].shape), "-> output", tuple(as_linear.shape))
+print("1×1 conv == Linear on pixels:", torch.allclose(as_linear, feats["conv_head"], atol=1e-4))
+
+convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+one_by_one = [m for m in convs if m.kernel_size == (1, 1)]
+params = lambda ms: sum(p.numel() for m in ms for p in m.parameters())
+print(f"1×1 convolutions: {len(one_by_one)} of {len(convs)} conv layers, "
+      f"{params(one_by_one) / params(convs):.1%} of all conv weights")
+
+# %% [markdown]
+# ## Memory layout: NCHW and channels-last
+#
+# A tensor's shape says nothing about how its numbers lie in memory; its *strides* do (how many
+# elements to skip to move one step along each axis). PyTorch's default is NCHW: a whole channel
+# plane is contiguous. `channels_last` keeps the same shape (N, C, H, W) but stores the C values of
+# each pixel next to each other (NHWC in memory), which many CPU and GPU kernels prefer.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+x_cl = x.contiguous(memory_format=torch.channels_last)
+print("shape  NCHW:", tuple(x.shape), "  channels_last:", tuple(x_cl.shape))
+print("stride NCHW:", x.stride(), "  channels_last:", x_cl.stride())
+model_cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
+with torch.inference_mode():
+    logits = model(x)
+    logits_cl = model_cl(x_cl)
+print("same logits (atol 1e-4):", torch.allclose(logits, logits_cl, atol=1e-4))
+print("same top-1 for all pictures:", torch.equal(logits.argmax(1), logits_cl.argmax(1)))
+
+
+# %% [markdown]
+# Same numbers (up to float rounding: the sums are added in a different order). The speed is what
+# differs — measured here on this machine, so the ratio is yours, not a promise. Which layout wins
+# depends on the CPU, the library version, the layer type (depth-wise convolutions behave differently
+# from dense ones) and on what else the machine is doing; measure before converting a model.
+
+# %%
+def forward_time(net, inp, repeats=3):
+    with torch.inference_mode():
+        net(inp)                                  # warm-up: kernel selection, caches
+        return best_time(lambda: net(inp), repeats)
+
+t_nchw = forward_time(model, x[:2])
+t_nhwc = forward_time(model_cl, x_cl[:2])
+print(f"EfficientNet-Lite0, 2 pictures: NCHW {t_nchw * 1e3:.0f} ms, channels_last {t_nhwc * 1e3:.0f} ms "
+      f"-> channels_last takes {t_nhwc / t_nchw:.2f}× the time of NCHW")
+conv3 = nn.Conv2d(64, 64, 3, padding=1).to(dev)
+t_a = forward_time(conv3, big_x.to(dev))
+t_b = forward_time(conv3.to(memory_format=torch.channels_last), big_x.to(dev, memory_format=torch.channels_last))
+print(f"one 3×3 conv 64->64 on 56×56: NCHW {t_a * 1e3:.2f} ms, channels_last {t_b * 1e3:.2f} ms "
+      f"-> {t_b / t_a:.2f}× the time")
+
+# %% [markdown]
+# ## Precision: float32, bfloat16, float16
+#
+# Half-size floats halve memory and, on hardware built for them, double speed or more. They keep
+# fewer significant bits: float16 has a 10-bit mantissa and a small range, bfloat16 keeps float32's
+# range but only 7 mantissa bits. The machine epsilon (gap between 1 and the next number) says how
+# many digits survive:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for dt in (torch.float32, torch.bfloat16, torch.float16):
+    fi = torch.finfo(dt)
+    print(f"{str(dt):15s} eps {fi.eps:.3g}  max {fi.max:.3g}  ~{-np.log10(fi.eps):.1f} decimal digits")
+
+# %% [markdown]
+# What does that do to a whole network? We run the pretrained model in each precision on the same
+# four pictures and compare logits, pooled features (the 1280-d vector before the classifier) and the
+# top-1 class with float32. float16 convolutions are slow or missing on some CPUs, so that run is
+# guarded. (Exact error values depend on the CPU's kernels, so this cell's output is not compared.)
+
+# %%
+ref = fl.extract(model, x, ["global_pool", "classifier"])
+print(f"{'dtype':15s} max|Δlogit|  rel. error  cos(features)  top-1 agrees")
+for dt in (torch.bfloat16, torch.float16):
+    try:
+        low = copy.deepcopy(model).to(dt)
+        out = fl.extract(low, x.to(dt), ["global_pool", "classifier"])
+    except (RuntimeError, NotImplementedError) as e:
+        print(f"{str(dt):15s} not supported on this device: {str(e)[:60]}")
+        continue
+    lg, f = out["classifier"].float(), out["global_pool"].float()
+    err = (lg - ref["classifier"]).abs().max().item()
+    rel = ((lg - ref["classifier"]).norm() / ref["classifier"].norm()).item()
+    cos = F.cosine_similarity(f, ref["global_pool"], dim=1).min().item()
+    agree = (lg.argmax(1) == ref["classifier"].argmax(1)).float().mean().item()
+    print(f"{str(dt):15s} {err:11.3f}  {rel:10.4f}  {cos:13.5f}  {agree:.0%}")
+
+# %% [markdown]
+# Features survive half precision almost unchanged in direction (cosine close to 1), while single
+# logits move by amounts you can see in the printed errors: fine for feature extraction and
+# retrieval, worth checking before comparing probabilities across precisions.
+#
+# ## What the first layer learned
+#
+# The stem of EfficientNet-Lite0 is 32 filters of shape 3×3×3 (RGB × 3 × 3). Below they are drawn as
+# tiny colour images (each rescaled to [0, 1]), next to hand-made edge filters. To *measure* the
+# resemblance, collapse each learned filter over its colour channels (the part that sees brightness)
+# and compute its cosine similarity with each hand-made filter, ignoring sign (an edge detector of
+# the opposite polarity is still an edge detector).
+
+# %%
+w_stem = model.conv_stem.weight.detach().float().cpu()            # (32, 3, 3, 3)
+hand = {
+    "Sobel x": torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
+    "Sobel y": torch.tensor([[-1.0, -2, -1], [0, 0, 0], [1, 2, 1]]),
+    "diagonal": torch.tensor([[0.0, 1, 2], [-1, 0, 1], [-2, -1, 0]]),
+    "Laplacian": torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]),
+    "blur": torch.ones(3, 3) / 9,
+}
+fig, axes = plt.subplots(5, 8, figsize=(8, 5.4))
+for ax in axes.flat:
+    ax.axis("off")
+for i, ax in enumerate(axes.flat[:32]):
+    f = w_stem[i]
+    ax.imshow(((f - f.min()) / (f.max() - f.min())).permute(1, 2, 0).numpy())
+    ax.set_title(str(i), fontsize=7)
+for ax, (name, k) in zip(axes[4], hand.items()):
+    ax.imshow(k.numpy(), cmap="gray", vmin=-k.abs().max(), vmax=k.abs().max())
+    ax.set_title(name, fontsize=7)
+fig.suptitle("learned stem filters (rows 1-4) and hand-made filters (row 5)", fontsize=9)
+plt.tight_layout()
+plt.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+gray = w_stem.sum(dim=1).flatten(1)                                   # (32, 9) brightness part
+cos = F.cosine_similarity(gray[:, None, :], torch.stack(list(hand.values())).flatten(1)[None], dim=2).abs()
+best = cos.max(dim=0)
+for (name, _), c, i in zip(hand.items(), best.values, best.indices):
+    print(f"{name:9s}: best learned filter #{i.item():2d}, |cos| = {c.item():.2f}")
+print(f"learned filters with |cos| > 0.8 to some hand-made filter: {(cos.max(1).values > 0.8).sum().item()} of 32")
+
+# %% [markdown]
+# Apply the Sobel filter and its best-matching learned filter to the same picture: both light up on
+# edges of one orientation.
+
+# %%
+img = fl.preprocess("chelsea", model)                                  # (1, 3, 224, 224)
+i_best = best.indices[0].item()
+sobel_rgb = hand["Sobel x"].expand(3, 3, 3)[None] / 3                  # same filter on every channel
+resp_sobel = fl.conv2d(img.cpu(), sobel_rgb, padding=1)[0, 0]
+resp_learned = fl.conv2d(img.cpu(), w_stem[i_best:i_best + 1], padding=1)[0, 0]
+fig, axes = plt.subplots(1, 3, figsize=(9, 3))
+axes[0].imshow(fl.preprocess_for(model).denormalize(img[0]).permute(1, 2, 0).cpu())
+axes[1].imshow(resp_sobel.abs(), cmap="gray")
+axes[2].imshow(resp_learned.abs(), cmap="gray")
+for ax, t in zip(axes, ["picture", "|Sobel x|", f"|learned filter #{i_best}|"]):
+    ax.set_title(t, fontsize=9)
+    ax.axis("off")
+plt.tight_layout()
+plt.show()
+print(f"correlation of the two response maps: "
+      f"{np.corrcoef(resp_sobel.abs().flatten(), resp_learned.abs().flatten())[0, 1]:.2f}")
+
+# %% [markdown]
+# ## Pitfalls
+#
+# - **Convolution vs cross-correlation.** PyTorch, TensorFlow and JAX do not flip the kernel; SciPy's
+#   `convolve2d` does. Porting a hand-designed kernel between them silently mirrors it.
+# - **Output sizes off by one.** The floor in the formula drops the last pixels when the window does
+#   not fit; ceil-mode pooling and TensorFlow "same" padding do not. Compute sizes, do not guess them.
+# - **Groups must divide both channel counts;** a depth-wise weight is (C, 1, k, k), not (C, C, k, k).
+# - **im2col memory** grows with $k_H k_W$: fine for teaching, not for large images.
+# - **channels_last** changes strides, never shapes or values: `x.shape` cannot tell you which you
+#   have; `x.is_contiguous(memory_format=torch.channels_last)` can.
+# - **Half precision on CPU**: bfloat16 is widely supported, float16 convolutions may be slow or
+#   missing; always compare against float32 on a few inputs before trusting it.
+#
+# ## Exercise
+#
+# Open `exercises/01_convolution_math.ipynb`: write the output-size formula, a convolution via
+# `unfold`, and a 1×1 convolution as a matrix product; the check cells compare them with PyTorch.

@@ -1,0 +1,278 @@
+"""featlab grade: a synthetic class graded end to end, with the exact status of every check.
+
+The class is built from exercises/01_convolution_math (skeleton) and its solution. Cases that
+need no featlab (timeouts, a dying kernel, the network guard, the flat layout, the CLI) use a tiny
+reference exercise written here, so their kernels start in about a second.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from featlab import grade
+from featlab.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "01_convolution_math.ipynb"
+CHECKS = ["check_conv_output_size", "check_conv2d_unfold", "check_conv1x1_matmul"]
+
+
+def statuses(rows, student):
+    return [r["status"] for r in rows if r["student"] == student]
+
+
+def messages(rows, student):
+    return [r["message"] for r in rows if r["student"] == student]
+
+
+# --- the class: exercise 01 ---------------------------------------------------------------
+
+def code_index(nb, start: str) -> int:
+    """Index of the code cell whose source starts with ``start``."""
+    return next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith(start))
+
+
+@pytest.fixture(scope="module")
+def klass(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    skeleton = lambda: nbformat.read(ROOT / "exercises" / NAME, 4)  # noqa: E731
+    solution = lambda: nbformat.read(ROOT / "exercises" / "solutions" / NAME, 4)  # noqa: E731
+
+    def put(student, nb):
+        (root / student).mkdir()
+        nbformat.write(nb, root / student / NAME)
+
+    put("ada", solution())                                   # correct
+    put("bob", skeleton())                                   # nothing done
+    cyd = skeleton()                                         # task 1 solved only
+    i = code_index(cyd, "def conv_output_size")
+    cyd.cells[i].source = solution().cells[code_index(solution(), "def conv_output_size")].source
+    put("cyd", cyd)
+    dan = skeleton()                                         # syntax error in the import cell
+    dan.cells[code_index(dan, "import torch")].source = "import torch\nimport featlab as fl)\n"
+    put("dan", dan)
+    fay = solution()                                         # check 2 deleted, check 3 commented out
+    del fay.cells[code_index(fay, "fl.checks.check_conv2d_unfold")]
+    j = code_index(fay, "fl.checks.check_conv1x1_matmul")
+    fay.cells[j].source = "# " + fay.cells[j].source
+    put("fay", fay)
+    (root / "gus").mkdir()                                   # not a notebook at all
+    (root / "gus" / NAME).write_text("print('my answers')  # saved as .ipynb by mistake\n")
+    (root / "hal").mkdir()                                   # submitted nothing
+    (root / "hal" / "notes.txt").write_text("sorry")
+    log = []
+    rows = grade.grade_folder(root, ROOT / "exercises", timeout=120, workers=2, log=log.append)
+    return root, rows, log
+
+
+def test_every_student_gets_a_row_per_check(klass):
+    _, rows, log = klass
+    assert [(r["student"], r["check"]) for r in rows] == [
+        (s, c) for s in ["ada", "bob", "cyd", "dan", "fay", "gus", "hal"] for c in CHECKS]
+    assert {r["exercise"] for r in rows} == {"01_convolution_math"}
+    assert len(log) == 6 and any(line.startswith("ada/01_convolution_math.ipynb: 3/3 passed") for line in log)
+
+
+def test_exact_status_per_check(klass):
+    _, rows, _ = klass
+    assert statuses(rows, "ada") == ["pass", "pass", "pass"]
+    assert statuses(rows, "bob") == ["fail", "fail", "fail"]
+    assert statuses(rows, "cyd") == ["pass", "fail", "fail"]
+    assert statuses(rows, "dan") == ["error", "error", "error"]
+    assert statuses(rows, "fay") == ["pass", "missing", "missing"]
+    assert statuses(rows, "gus") == ["error", "error", "error"]
+    assert statuses(rows, "hal") == ["missing", "missing", "missing"]
+
+
+def test_messages_say_what_happened(klass):
+    _, rows, _ = klass
+    assert messages(rows, "ada") == ["", "", ""]
+    assert all("returned None: fill in the TODO" in m for m in messages(rows, "bob"))
+    assert messages(rows, "dan") == ["NameError: name 'fl' is not defined"] * 3
+    assert messages(rows, "fay")[1:] == ["no cell calls this check (deleted or edited)"] * 2
+    assert all(m.startswith("not a valid notebook (01_convolution_math.ipynb): NotJSONError")
+               for m in messages(rows, "gus"))
+    assert messages(rows, "hal") == ["no notebook submitted (01_convolution_math.ipynb)"] * 3
+    assert all("\n" not in r["message"] and len(r["message"]) <= grade.MESSAGE_CHARS for r in rows)
+    ran = [r for r in rows if r["student"] in ("ada", "bob", "cyd", "dan")]
+    assert all(isinstance(r["seconds"], float) and r["seconds"] >= 0 for r in ran)
+
+
+def test_submissions_are_not_modified(klass):
+    root, _, _ = klass
+    nb = nbformat.read(root / "bob" / NAME, 4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_summary_table_and_csv(klass, tmp_path):
+    _, rows, _ = klass
+    text = grade.summary(rows)
+    lines = text.splitlines()
+    assert lines[0].split() == ["student", "01", "total"]
+    assert [line.split() for line in lines[1:8]] == [
+        ["ada", "3/3", "3/3"], ["bob", "0/3", "0/3"], ["cyd", "1/3", "1/3"], ["dan", "0/3", "0/3"],
+        ["fay", "1/3", "1/3"], ["gus", "0/3", "0/3"], ["hal", "-", "0/3"]]
+    assert lines[8] == ("7 students, 1 exercise, 21 checks: "
+                        "5 pass, 5 fail, 6 error, 5 missing, 0 not-run")
+    out = tmp_path / "grades.csv"
+    grade.write_csv(rows, out)
+    with open(out, newline="", encoding="utf-8") as f:
+        back = list(csv.DictReader(f))
+    assert list(back[0]) == list(grade.FIELDS)
+    assert [(r["student"], r["check"], r["status"]) for r in back] == [
+        (r["student"], r["check"], r["status"]) for r in rows]
+    assert back[-1]["seconds"] == "" and float(back[0]["seconds"]) >= 0
+
+
+def test_endless_loop_is_stopped_and_its_kernel_killed(tmp_path):
+    nb = nbformat.read(ROOT / "exercises" / NAME, 4)
+    i = code_index(nb, "import torch")
+    nb.cells[i].source = "while True:\n    pass"
+    nb.cells.insert(i, new_code_cell("import os\nopen('kernel.pid', 'w').write(str(os.getpid()))"))
+    nbformat.write(nb, tmp_path / NAME)
+    rows = grade.grade_notebook(tmp_path / NAME, ROOT / "exercises" / NAME, timeout=2, student="eve")
+    assert [r["status"] for r in rows] == ["not-run"] * 3
+    assert [r["check"] for r in rows] == CHECKS
+    assert rows[0]["message"] == f"the notebook's time limit (2 s) was reached in cell {i + 2} (while True:)"
+    pid = int((tmp_path / "kernel.pid").read_text())   # the kernel ran in the notebook's folder
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+# --- a tiny exercise: timeouts, a dying kernel, the network guard, layouts, the CLI -------------
+
+TINY_SETUP = '''\
+import os, socket
+
+class ExerciseError(AssertionError):
+    pass
+
+def check_add(f):
+    if f(2, 3) != 5:
+        raise ExerciseError(f"add(2, 3) = {f(2, 3)}, expected 5")
+    print("✓ add")
+
+def check_double(f):
+    if f(4) != 8:
+        raise ExerciseError(f"double(4) = {f(4)}, expected 8")
+    print("✓ double")
+
+def check_last():
+    print("✓ last")
+'''
+
+
+def tiny(add="return None", double="return None", double_cell_head="", add_check="check_add(add)"):
+    nb = new_notebook()
+    check = {"tags": ["check"]}
+    nb.cells = [new_markdown_cell("# Tiny exercise"), new_code_cell(TINY_SETUP),
+                new_code_cell(f"def add(a, b):\n    {add}"), new_code_cell(add_check, metadata=check),
+                new_code_cell(f"{double_cell_head}def double(x):\n    {double}"),
+                new_code_cell("check_double(double)", metadata=check),
+                new_code_cell("check_last()", metadata=check)]
+    return nb
+
+
+@pytest.fixture(scope="module")
+def tiny_reference(tmp_path_factory):
+    ref = tmp_path_factory.mktemp("tiny_ref")
+    nbformat.write(tiny(), ref / "01_tiny.ipynb")
+    return ref
+
+
+def test_timeout_dead_kernel_network_and_layouts(tiny_reference, tmp_path):
+    subs = tmp_path / "subs"
+    for student, nb in {
+        "slow": tiny(add="return a + b", double="while True:\n        pass"),
+        "dies": tiny(add="return a + b", double="os._exit(1)"),
+        "net": tiny(add="return socket.create_connection(('example.com', 80), timeout=5) and 5",
+                    double="return 2 * x",   # loopback is allowed: this cell must run through
+                    double_cell_head=(
+                        "srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen()\n"
+                        "socket.create_connection(('localhost', srv.getsockname()[1])).close()\n")),
+        "sly": tiny(add="return a - b", add_check="try:\n    check_add(add)\nexcept Exception:\n    pass"),
+    }.items():
+        if student == "sly":
+            nb.cells[-1].metadata["tags"].append("skip-execution")  # nbclient skips such cells
+        (subs / student).mkdir(parents=True)
+        nbformat.write(nb, subs / student / "01_tiny.ipynb")
+    nbformat.write(tiny(add="return a + b", double="return x + x"), subs / "zed__01_tiny.ipynb")  # flat
+    rows = grade.grade_folder(subs, tiny_reference, timeout=3, workers=2)
+    assert [r["check"] for r in rows[:3]] == ["check_add", "check_double", "check_last"]
+    assert statuses(rows, "dies") == ["pass", "error", "not-run"]
+    assert messages(rows, "dies")[1:] == ["the kernel died while this check ran",
+                                          "the kernel died in cell 6 (check_double(double))"]
+    assert statuses(rows, "net") == ["error", "pass", "pass"]
+    assert messages(rows, "net")[0].startswith(
+        "ConnectionRefusedError: [Errno 111] featlab grade: no network while grading; "
+        "refused to connect to 'example.com'")
+    assert statuses(rows, "slow") == ["pass", "error", "not-run"]
+    assert messages(rows, "slow")[1:] == [
+        "the notebook's time limit (3 s) was reached while this check ran",
+        "the notebook's time limit (3 s) was reached in cell 6 (check_double(double))"]
+    slow_double = [r for r in rows if r["student"] == "slow"][1]
+    assert 0 < slow_double["seconds"] < 60
+    assert statuses(rows, "sly") == ["pass", "fail", "not-run"]  # the edited cell hides a failure...
+    assert messages(rows, "sly")[0] == "check cell edited"       # ...and says so
+    assert messages(rows, "sly")[2] == "the cell was skipped (tag 'skip-execution')"
+    assert statuses(rows, "zed") == ["pass", "pass", "pass"]
+
+
+def test_find_submissions_layouts(tmp_path):
+    (tmp_path / "amy").mkdir()
+    nbformat.write(new_notebook(), tmp_path / "amy" / "01_tiny-Copy1.ipynb")      # unique 01_: used
+    nbformat.write(new_notebook(), tmp_path / "amy" / "scratch.ipynb")
+    (tmp_path / "ben").mkdir()
+    for n in ["01_tiny (1).ipynb", "01_tiny (2).ipynb"]:                         # ambiguous: skipped
+        nbformat.write(new_notebook(), tmp_path / "ben" / n)
+    nbformat.write(new_notebook(), tmp_path / "cat__01_tiny.ipynb")
+    nbformat.write(new_notebook(), tmp_path / "stray.ipynb")
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    log = []
+    found = grade.find_submissions(tmp_path, ["01_tiny", "02_other"], log.append)
+    assert found == {"amy": {"01_tiny": tmp_path / "amy" / "01_tiny-Copy1.ipynb"}, "ben": {},
+                     "cat": {"01_tiny": tmp_path / "cat__01_tiny.ipynb"}}
+    assert any("stray.ipynb" in m for m in log) and any("amy: ignored scratch.ipynb" in m for m in log)
+    assert any(m.startswith("ben: several notebooks start with 01_") for m in log)
+
+
+def test_check_calls_are_found_outside_comments():
+    assert grade._calls("fl.checks.check_a(f)", "check_a")
+    assert grade._calls("x = 1\nfeatlab.checks.check_a (f)  # run me", "check_a")
+    assert not grade._calls("# fl.checks.check_a(f)", "check_a")
+    assert not grade._calls("y = 2  # check_a(f)", "check_a")
+    assert not grade._calls("fl.checks.check_ab(f)", "check_a")
+
+
+def test_reference_without_checks_is_refused(tmp_path):
+    nbformat.write(new_notebook(cells=[new_code_cell("1 + 1")]), tmp_path / "01_none.ipynb")
+    with pytest.raises(ValueError, match="no code cell tagged 'check'"):
+        grade.grade_notebook(tmp_path / "01_none.ipynb", tmp_path / "01_none.ipynb")
+
+
+def test_cli_grade(tiny_reference, tmp_path, capsys):
+    subs = tmp_path / "subs"
+    (subs / "kim").mkdir(parents=True)
+    nbformat.write(tiny(add="return a + b", double="return 2 * x"), subs / "kim" / "01_tiny.ipynb")
+    (subs / "lou").mkdir()
+    (subs / "lou" / "01_tiny.ipynb").write_bytes(b"\x00\x01 not json")
+    out = tmp_path / "grades.csv"
+    assert main(["grade", str(subs), "--out", str(out), "--timeout", "30",
+                 "--reference", str(tiny_reference)]) == 0
+    printed = capsys.readouterr()
+    lines = printed.out.strip().splitlines()
+    assert [line.split() for line in lines[:3]] == [["student", "01", "total"], ["kim", "3/3", "3/3"],
+                                                    ["lou", "0/3", "0/3"]]
+    assert lines[3].startswith(
+        "2 students, 1 exercise, 6 checks: 3 pass, 0 fail, 3 error, 0 missing, 0 not-run, ")
+    assert lines[4] == f"wrote {out}"
+    assert "kim/01_tiny.ipynb: 3/3 passed" in printed.err
+    with open(out, newline="", encoding="utf-8") as f:
+        assert [r["status"] for r in csv.DictReader(f)] == ["pass"] * 3 + ["error"] * 3
+    assert main(["grade", str(tmp_path / "nowhere"), "--reference", str(tiny_reference)]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -1,0 +1,174 @@
+"""The online learner's path, tested offline.
+
+A learner with internet has torchvision's ImageNet files for vgg16, vgg19, resnet18 and resnet50
+in ``$TORCH_HOME/hub/checkpoints``, so the notebooks' "weights present" branches run for them,
+and never in CI, which has no weights. Here a temporary ``TORCH_HOME`` holds seeded random state
+dicts saved under torchvision's exact file names; featlab finds and reads them through its
+ordinary code path (it checks no hash: torch.load with weights_only=True, file names as
+torchvision's URLs give them), and every notebook with such a branch is executed in a kernel that
+sees that ``TORCH_HOME``. Numbers are meaningless, code paths are real.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from nbclient import NotebookClient
+
+import featlab as fl
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# torchvision's IMAGENET1K_V1 files, the names an online fl.load_model(name) saves them under.
+CHECKPOINTS = {
+    "vgg16": "vgg16-397923af.pth",
+    "vgg19": "vgg19-dcbb9e9d.pth",
+    "resnet18": "resnet18-f37072fd.pth",
+    "resnet50": "resnet50-0676ba61.pth",
+}
+SHIPPED = {"efficientnet_lite0": 4_652_008}  # weights in a pip package; number of parameters
+
+# Every notebook with a weights-present branch: the text that finds the branch cell, patterns
+# the branch prints only when the weights are present, and what it prints when they are not.
+_VGG16_ROW = r"^{}\s+\(\d+, \d+, \d+\)\s+active \d\.\d\d\s+spread \d\.\d\d\s+edge r -?\d\.\d\d$"
+_VGG19_ROW = r"^{}\s+\d+\.\d\s+(   \d\.\d\d \d\.\d\d){{3}}$"
+BRANCHES = {
+    "notebooks/00_setup_and_tour.ipynb": (
+        'fl.load_model("vgg16")',
+        [r"^vgg16 weights are cached on this machine$"],
+        "pretrained weights for 'vgg16' are not on this machine"),
+    "notebooks/05_feature_maps.ipynb": (
+        '"vgg16" in fl.available_models()',
+        [_VGG16_ROW.format(re.escape(L))
+         for L in ["features.0", "features.5", "features.10", "features.17", "features.28"]],
+        "VGG16 weights are not on this machine"),
+    "notebooks/07_embeddings_retrieval.ipynb": (
+        '"vgg19" in fl.available_models()',
+        [r"^layer     \|avg vector\|"]
+        + [_VGG19_ROW.format(L) for L in ["conv3_4", "conv4_4", "conv5_4", "fc6", "fc7"]]
+        + [r"^concat raw  ", r"^fl\.fuse all "],
+        "VGG19 weights are not on this machine"),
+}
+# A code cell that takes a different path when torchvision's weights are present.
+_BRANCH = re.compile(r"available_models\(\)|WeightsUnavailableError|"
+                     r"load_model\(\s*[\"'](?:" + "|".join(CHECKPOINTS) + r")[\"']\s*\)")
+
+
+def _notebooks() -> list[Path]:
+    return sorted([*(ROOT / "notebooks").glob("*.ipynb"), *(ROOT / "exercises").glob("*.ipynb"),
+                   *(ROOT / "exercises" / "solutions").glob("*.ipynb")])
+
+
+def _branch_cell(nb, needle: str):
+    cells = [c for c in nb.cells if c.cell_type == "code" and needle in c.source]
+    assert len(cells) == 1, f"expected one code cell containing {needle!r}, found {len(cells)}"
+    return cells[0]
+
+
+def _stdout(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.get("outputs", [])
+                   if o.output_type == "stream" and o.name == "stdout")
+
+
+@pytest.fixture(scope="session")
+def torch_home(tmp_path_factory):
+    """A TORCH_HOME whose hub/checkpoints holds a seeded random state dict per torchvision model."""
+    from torchvision.models import get_model
+    home = tmp_path_factory.mktemp("torch_home")
+    folder = home / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    for seed, (name, file) in enumerate(CHECKPOINTS.items()):
+        torch.manual_seed(seed)
+        torch.save(get_model(name, weights=None).state_dict(), folder / file)
+    yield home
+    shutil.rmtree(home)  # 1.3 GB
+
+
+@pytest.fixture
+def online(torch_home, monkeypatch):
+    """This process sees the checkpoints, and any download attempt fails the test."""
+    monkeypatch.setenv("TORCH_HOME", str(torch_home))
+
+    def no_download(url, *a, **k):
+        raise AssertionError(f"featlab tried to download {url}: the cached file was not found")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    return torch_home
+
+
+def test_file_names_are_torchvisions():
+    from torchvision.models import get_model_weights
+    for name, file in CHECKPOINTS.items():
+        assert get_model_weights(name)["IMAGENET1K_V1"].url.endswith("/" + file)
+
+
+def test_every_model_is_covered():
+    """A model added to featlab's registry needs a checkpoint here (or a place in SHIPPED)."""
+    assert sorted(fl.model_names()) == sorted([*CHECKPOINTS, *SHIPPED])
+
+
+def test_every_model_is_available(online):
+    assert fl.available_models() == fl.model_names()
+
+
+@pytest.mark.parametrize("name", [*CHECKPOINTS, *SHIPPED])
+def test_load_model_reads_the_cached_file(online, name):
+    from torchvision.models import get_model_weights
+    model = fl.load_model(name, device="cpu")
+    if name in CHECKPOINTS:                               # the weights are the file's, exactly
+        saved = torch.load(online / "hub" / "checkpoints" / CHECKPOINTS[name], weights_only=True)
+        ours = model.state_dict()
+        assert list(ours) == list(saved)
+        assert all(torch.equal(ours[k], saved[k]) for k in saved)
+        n_params = get_model_weights(name)["IMAGENET1K_V1"].meta["num_params"]
+    else:
+        n_params = SHIPPED[name]
+    assert sum(p.numel() for p in model.parameters()) == n_params
+    assert model.featlab_name == name and not model.training
+    with torch.inference_mode():
+        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1000)
+    (top,) = fl.predict(model, "chelsea", topk=3)          # preprocessing and labels of `name`
+    assert len(top) == 3 and all(label in fl.imagenet_labels() for label, _ in top)
+
+
+def test_every_branch_is_listed():
+    """Each notebook whose code depends on torchvision's weights being present is in BRANCHES."""
+    found = {p.relative_to(ROOT).as_posix() for p in _notebooks()
+             if any(c.cell_type == "code" and _BRANCH.search(c.source)
+                    for c in nbformat.read(p, 4).cells)}
+    assert found == set(BRANCHES)
+
+
+@pytest.mark.parametrize("path", BRANCHES)
+def test_stored_outputs_took_the_offline_path(path):
+    """The committed outputs (made without the weights) show the 'not available' text and none of
+    the markers, so finding the markers below proves that the other branch ran."""
+    needle, markers, absent = BRANCHES[path]
+    text = _stdout(_branch_cell(nbformat.read(ROOT / path, 4), needle))
+    assert absent in text
+    assert not [m for m in markers if re.search(m, text, re.M)]
+
+
+@pytest.mark.parametrize("path", BRANCHES)
+def test_notebook_runs_with_the_weights_present(torch_home, path):
+    needle, markers, absent = BRANCHES[path]
+    nb = nbformat.read(ROOT / path, 4)
+    env = dict(os.environ, TORCH_HOME=str(torch_home), MPLBACKEND="agg")
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        env[var] = "http://127.0.0.1:9"                   # a download would fail, not succeed
+    env.pop("no_proxy", None), env.pop("NO_PROXY", None)
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str((ROOT / path).parent)}}).execute(env=env)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    cell = _branch_cell(nb, needle)
+    text = _stdout(cell)
+    assert absent not in text, text
+    stderr = [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, f"the weights-present branch wrote to stderr: {stderr}"
+    missing = [m for m in markers if not re.search(m, text, re.M)]
+    assert not missing, f"the weights-present branch did not print {missing}; it printed:\n{text}"

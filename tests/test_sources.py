@@ -1,0 +1,53 @@
+"""Every notebook matches its text source, and every text source has a notebook.
+
+Notebooks are written and reviewed as jupytext percent-format text: notebooks/src/NN_name.py is
+paired with notebooks/NN_name.ipynb (metadata jupytext.formats = "ipynb,src//py:percent").
+`make sync` rebuilds the .ipynb from the text, keeping its outputs. Compared: each cell's type,
+source and tags, in order.
+"""
+import difflib
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SOURCES = sorted((ROOT / "notebooks" / "src").glob("*.py"))
+PAIRING = "ipynb,src//py:percent"
+
+
+def cells(nb):
+    """[(cell type, source, tags)] of a notebook: what the text source decides."""
+    return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def first_difference(a, b):
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            lines = difflib.unified_diff(x[1].splitlines(), y[1].splitlines(), "notebook", "source",
+                                         lineterm="", n=1)
+            return f"cell {i} (type, tags: {x[0]}, {x[2]} vs {y[0]}, {y[2]}):\n" + "\n".join(lines)
+    return f"the notebook has {len(a)} cells, the source {len(b)}"
+
+
+def test_every_notebook_has_a_source_and_every_source_a_notebook():
+    assert NOTEBOOKS, "no notebooks found"
+    notebooks, sources = {p.stem for p in NOTEBOOKS}, {p.stem for p in SOURCES}
+    assert sorted(notebooks - sources) == [], "notebooks without notebooks/src/NAME.py: " \
+        "create it with `jupytext --set-formats ipynb,src//py:percent notebooks/NAME.ipynb`"
+    assert sorted(sources - notebooks) == [], "text sources without a notebook: run `make sync`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_matches_its_source(path):
+    src = path.parent / "src" / f"{path.stem}.py"
+    if not src.exists():
+        pytest.fail(f"{path.name} has no text source {src.relative_to(ROOT)}")
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata.get("jupytext", {}).get("formats") == PAIRING, (
+        f"{path.name}: metadata jupytext.formats must be {PAIRING!r} (pairs it with its source)")
+    got, want = cells(nb), cells(jupytext.read(src))
+    assert got == want, (f"{path.name} differs from {src.relative_to(ROOT)} at "
+                         f"{first_difference(got, want)}\nrun `make sync` (text -> notebook)")
