@@ -2,10 +2,11 @@
 
 ``import featlab as fl`` — each function's docstring names the notebook that explains it.
 """
-from . import cache, checks, loader, plot, widgets
+from . import cache, checks, loader, plot, scale, widgets
 from .arcface import ArcFace
 from .cam import GradientCapture, cam, gap_head, grad_cam, layer_gradients
 from .conv import conv1x1_as_linear, conv2d, conv2d_loops, conv2d_unfold, conv_output_size
+from .describe import LayerRow, describe
 from .embed import cosine_similarity, embed, fuse, l2_normalize, pool, recall_at_k
 from .extract import Capture, aliases, extract, layer_names, resolve_layer
 from .images import ImageError, Preprocess, load_image, sample_images

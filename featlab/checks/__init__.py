@@ -17,5 +17,7 @@ from .nb08_arcface import *  # noqa: F401,F403
 from .nb09_fisher import *  # noqa: F401,F403
 from .nb10_frechet import *  # noqa: F401,F403
 from .nb11_classic import *  # noqa: F401,F403
+from .nb12_performance import *  # noqa: F401,F403
+from .nb13_debugging import *  # noqa: F401,F403
 from .nb14_dense import *  # noqa: F401,F403
 from .nb15_activation import *  # noqa: F401,F403

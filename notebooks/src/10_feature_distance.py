@@ -51,8 +51,8 @@
 # **Where it comes from.** The Fréchet (or 2-Wasserstein) distance between two distributions is the
 # least mean squared distance $\mathbb{E}\|X-Y\|^2$ over all ways of pairing $X\sim a$ with
 # $Y\sim b$ (all joint distributions with these two marginals). Expanding the square,
-# $\mathbb{E}\|X-Y\|^2 = \|\mu_a-\mu_b\|^2 + \mathrm{Tr}\,\Sigma_a + \mathrm{Tr}\,\Sigma_b
-# - 2\,\mathrm{Tr}\,C$, where $C = \mathrm{Cov}(X, Y)$ is the only thing the pairing controls. For
+# $\mathbb{E}\|X-Y\|^2 = \|\mu_a-\mu_b\|^2 + \mathrm{Tr}\,\Sigma_a + \mathrm{Tr}\,\Sigma_b -
+# 2\,\mathrm{Tr}\,C$, where $C = \mathrm{Cov}(X, Y)$ is the only thing the pairing controls. For
 # Gaussians the largest possible $\mathrm{Tr}\,C$ is
 # $\mathrm{Tr}\,(\Sigma_a^{1/2}\Sigma_b\Sigma_a^{1/2})^{1/2}$, which equals
 # $\mathrm{Tr}\,(\Sigma_a\Sigma_b)^{1/2}$ (the two matrices have the same eigenvalues). In 1-D this
