@@ -41,6 +41,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import featlab as fl  # noqa: E402
 from featlab import cache, loader  # noqa: E402
+from featlab.extract import forward_layers  # noqa: E402
 
 SIZES = [(640, 480), (1024, 768)]
 
@@ -115,11 +116,11 @@ def forward_seconds(model, batches, layer, device, precision, channels_last) -> 
         if device.type == "cuda":
             stack.enter_context(torch.backends.cudnn.flags(enabled=True, benchmark=True))
         if precision == "bfloat16":
-            stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
+            stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
         sync(device)
         t = time.perf_counter()
         for x in batches:
-            fl.pool(cache._forward(model, x, [layer])[layer].float())
+            fl.pool(forward_layers(model, x, [layer])[layer].float())
         sync(device)
         return time.perf_counter() - t
 

@@ -23,7 +23,7 @@ from torchvision.transforms import functional as TF
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import featlab as fl  # noqa: E402
-from featlab import cache  # noqa: E402
+from featlab.extract import forward_layers  # noqa: E402
 
 dev = torch.device("cuda")
 
@@ -52,7 +52,7 @@ def forward_variants(m) -> None:
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 r["bf16 CL full"] = bench(lambda: m(xc), bs)
                 r["bf16 CL featlab layer4+pool"] = bench(
-                    lambda: fl.pool(cache._forward(m, xc, ["layer4"])["layer4"].float()), bs)
+                    lambda: fl.pool(forward_layers(m, xc, ["layer4"])["layer4"].float()), bs)
             mb = m.to(dtype=torch.bfloat16)
             xb = xc.bfloat16()
             r["pure bf16 CL full"] = bench(lambda: mb(xb), bs)

@@ -171,8 +171,10 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
     256 on a GPU and 16 on a CPU; ``workers`` decoding threads to :func:`featlab.loader.default_workers`.
     ``precision``: ``bfloat16`` (autocast, the default on CUDA; with nvJPEG decoding the head
     features of pretrained Lite0 stay within cosine 0.98 of the CPU's float32 + Pillow ones —
-    0.989 at worst measured on an H100 — as the tests check) or ``float32`` (the default and
-    only choice elsewhere; cosine > 0.9999 on the GPU).
+    0.989 at worst measured on an H100 — as the tests check) or ``float32`` (the default on a
+    CPU; cosine > 0.9999 on the GPU). ``bfloat16`` on a CPU is opt-in: several times faster
+    where the CPU has native bf16 (avx512_bf16, AMX; see benchmarks/README.md), slower where it
+    does not; the tests check cosine > 0.99 to float32.
     ``channels_last`` defaults to on CUDA only (slower on CPUs, measured); ``jpeg_on_device``
     (baseline JPEGs decoded by nvJPEG, resized on the GPU) too.
     Unreadable pictures are skipped with their reason, recorded in the file and not retried
@@ -200,9 +202,6 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
     precision = precision or ("bfloat16" if on_cuda else "float32")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}.")
-    if precision == "bfloat16" and not on_cuda:
-        raise ValueError(f"precision 'bfloat16' runs on a CUDA GPU only; the model is on {device}. "
-                         "Use precision='float32' (--precision float32).")
     channels_last = on_cuda if channels_last is None else channels_last
     jpeg_on_device = on_cuda if jpeg_on_device is None else jpeg_on_device
     workers = default_workers(device) if workers is None else workers
@@ -259,7 +258,7 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
                     enabled=True, benchmark=True, deterministic=torch.backends.cudnn.deterministic,
                     allow_tf32=torch.backends.cudnn.allow_tf32))
             if precision == "bfloat16":
-                stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
+                stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
             try:
                 for batch in load_batches(root, todo, prep, batch_size, device, workers, jpeg_on_device,
                                           channels_last):

@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--device", default=None, choices=["cpu", "cuda"],
                     help="default: $FEATLAB_DEVICE, else cuda if present, else cpu")
     ex.add_argument("--precision", default=None, choices=["float32", "bfloat16"],
-                    help="compute precision (default: bfloat16 on cuda, float32 on cpu)")
+                    help="compute precision (default: bfloat16 on cuda, float32 on cpu; bfloat16 on a CPU with native bf16 (avx512_bf16, AMX) is several times faster, cosine > 0.99 to float32)")
     ex.add_argument("--retry-skipped", action="store_true",
                     help="try again the pictures earlier runs could not read")
     ex.add_argument("--no-progress", action="store_true")

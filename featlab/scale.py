@@ -174,9 +174,6 @@ class Extractor:
         self.precision = precision or ("bfloat16" if on_cuda else "float32")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}; got {self.precision!r}.")
-        if self.precision == "bfloat16" and not on_cuda:
-            raise ValueError(f"precision 'bfloat16' runs on a CUDA GPU only; this actor has {self.device}. "
-                             "Use precision='float32', or give the actors a GPU (num_gpus=1).")
         self.model = load_model(model, device=self.device)
         for name in self.layers:
             resolve_layer(self.model, name)  # fail in the constructor, listing valid names
@@ -189,7 +186,7 @@ class Extractor:
 
     def features(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
         """(N, 3, crop, crop) uint8 -> ``{layer: (N, D) float32}`` on the host."""
-        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=self.precision == "bfloat16"):
+        with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bfloat16"):
             x = normalize(torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device), self.prep,
                           self.channels_last)
             maps = forward_layers(self.model, x, self.layers)
