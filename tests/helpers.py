@@ -1,4 +1,5 @@
 """What several test modules share: exercise-check assertions, a second writer of an HDF5 file."""
+import difflib
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -30,3 +31,12 @@ def held_open(path):
         yield
     finally:
         holder.communicate("")
+
+
+def first_difference(a, b, names=("notebook", "source")) -> str:
+    """Where two lists of (cell type, source, tags) first differ, with a short diff."""
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            lines = difflib.unified_diff(x[1].splitlines(), y[1].splitlines(), *names, lineterm="", n=1)
+            return f"cell {i} (type, tags: {x[0]}, {x[2]} vs {y[0]}, {y[2]}):\n" + "\n".join(lines)
+    return f"the {names[0]} has {len(a)} cells, the {names[1]} {len(b)}"

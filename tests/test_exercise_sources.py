@@ -5,12 +5,12 @@ A master exercises/src/NN_name.py (jupytext percent format, solved code between
 solution copy exercises/solutions/NN_name.ipynb through tools/build_exercises.py (`make exercises`).
 Compared: each cell's type, source and tags, in order.
 """
-import difflib
 import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import first_difference
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("build_exercises", ROOT / "tools" / "build_exercises.py")
@@ -19,15 +19,6 @@ _spec.loader.exec_module(build)
 
 MASTERS = sorted((ROOT / "exercises" / "src").glob("*.py"))
 STUDENT_COPIES = sorted((ROOT / "exercises").glob("*.ipynb"))
-
-
-def first_difference(got, want):
-    for i, (x, y) in enumerate(zip(got, want)):
-        if x != y:
-            diff = difflib.unified_diff(x[1].splitlines(), y[1].splitlines(), "committed", "master",
-                                        lineterm="", n=1)
-            return f"cell {i} ({x[0]} {x[2]} vs {y[0]} {y[2]}):\n" + "\n".join(diff)
-    return f"{len(got)} cells committed, {len(want)} generated"
 
 
 def check_sources(nb):
@@ -59,7 +50,7 @@ def test_committed_copies_are_what_the_master_generates(master):
             pytest.fail(f"{path.relative_to(ROOT)} is missing: run `make exercises`")
         got, want = build.cells(nbformat.read(path, as_version=4)), build.cells(want)
         assert got == want, (f"{path.relative_to(ROOT)} differs from what {master.name} generates, "
-                             f"at {first_difference(got, want)}\nrun `make exercises`")
+                             f"at {first_difference(got, want, ('committed', 'master'))}\nrun `make exercises`")
 
 
 @pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.name)

@@ -5,12 +5,12 @@ paired with notebooks/NN_name.ipynb (metadata jupytext.formats = "ipynb,src//py:
 `make sync` rebuilds the .ipynb from the text, keeping its outputs. Compared: each cell's type,
 source and tags, in order.
 """
-import difflib
 from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
+from helpers import first_difference
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -21,15 +21,6 @@ PAIRING = "ipynb,src//py:percent"
 def cells(nb):
     """[(cell type, source, tags)] of a notebook: what the text source decides."""
     return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
-
-
-def first_difference(a, b):
-    for i, (x, y) in enumerate(zip(a, b)):
-        if x != y:
-            lines = difflib.unified_diff(x[1].splitlines(), y[1].splitlines(), "notebook", "source",
-                                         lineterm="", n=1)
-            return f"cell {i} (type, tags: {x[0]}, {x[2]} vs {y[0]}, {y[2]}):\n" + "\n".join(lines)
-    return f"the notebook has {len(a)} cells, the source {len(b)}"
 
 
 def test_every_notebook_has_a_source_and_every_source_a_notebook():

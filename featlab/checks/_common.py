@@ -11,6 +11,16 @@ class ExerciseError(AssertionError):
     """The learner's answer is not right yet; the message says in what way."""
 
 
+def _call(fn, what: str, *args):
+    """Run the learner's function; an exception inside it becomes an ExerciseError that names it."""
+    try:
+        return fn(*args)
+    except ExerciseError:
+        raise
+    except Exception as e:  # noqa: BLE001  (any mistake in the learner's code is feedback)
+        raise ExerciseError(f"{what} raised {type(e).__name__}: {e}") from e
+
+
 def _ok(msg: str) -> None:
     print(f"✓ {msg}")
 

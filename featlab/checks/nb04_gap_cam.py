@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import ExerciseError, _close, _ok, _tensor
+from ._common import ExerciseError, _call, _close, _ok, _tensor
 
 __all__ = ['check_gap_logits', 'check_class_activation_map', 'check_upsample_normalize']
 
@@ -26,12 +26,6 @@ def _tiny_gap_net():
     x = torch.randn(3, 3, 20, 24)                  # feature map (3, 6, 9, 11): H != W on purpose
     return model, x
 
-
-def _call(fn, what: str, *args):
-    try:
-        return fn(*args)
-    except Exception as e:  # the learner's code crashed: say where, keep the message
-        raise ExerciseError(f"{what} raised {type(e).__name__}: {e}") from e
 
 
 def check_gap_logits(gap_logits) -> None:

@@ -6,19 +6,10 @@ import numbers
 import torch
 from torch import nn
 
-from ._common import ExerciseError, _ok
+from ._common import ExerciseError, _call, _ok
 
 __all__ = ["check_gray_first_conv", "check_output_shape", "check_count_params"]
 
-
-def _call(fn, what, *args):
-    """Call the learner's function; an exception it raises becomes feedback, not a crash."""
-    try:
-        return fn(*args)
-    except ExerciseError:
-        raise
-    except Exception as e:  # noqa: BLE001  (any mistake in the learner's code)
-        raise ExerciseError(f"{what} raised {type(e).__name__}: {e}") from e
 
 
 # --- 1. a one-channel first convolution -------------------------------------------------------

@@ -9,20 +9,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import ExerciseError, _ok, _same, _scalar, _tensor
+from ._common import ExerciseError, _call, _ok, _same, _scalar, _tensor
 from ._common import _diagnose as diagnose
 
 __all__ = ["check_soft_argmax", "check_pixel_logits", "check_mean_iou"]
 
-
-def _call(fn, what: str, *args):
-    """Run the learner's function; an exception inside it becomes an ExerciseError that names it."""
-    try:
-        return fn(*args)
-    except ExerciseError:
-        raise
-    except Exception as e:  # noqa: BLE001  (any mistake in the learner's code is feedback)
-        raise ExerciseError(f"{what} raised {type(e).__name__}: {e}") from e
 
 
 # --- 1. soft-argmax -----------------------------------------------------------------------------

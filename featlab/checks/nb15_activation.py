@@ -4,19 +4,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import ExerciseError, _close, _ok, _same, _scalar, _tensor
+from ._common import ExerciseError, _call, _close, _ok, _same, _scalar, _tensor
 
 __all__ = ["check_channel_objective", "check_fourier_scale", "check_ascent_step"]
 
-
-def _call(fn, what, *args):
-    """Call the learner's function; an exception it raises becomes feedback, not a crash."""
-    try:
-        return fn(*args)
-    except ExerciseError:
-        raise
-    except Exception as e:  # noqa: BLE001  (any mistake in the learner's code)
-        raise ExerciseError(f"{what} raised {type(e).__name__}: {e}") from e
 
 
 def check_channel_objective(channel_objective) -> None:
