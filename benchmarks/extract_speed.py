@@ -125,10 +125,11 @@ def forward_seconds(model, batches, layer, device, precision, channels_last) -> 
         return time.perf_counter() - t
 
 
-def loader_only(folder, rels, prep, device, batch_size, workers, channels_last) -> float:
+def loader_only(folder, rels, prep, device, batch_size, workers, channels_last, fast_decode) -> float:
     """Seconds to read, decode and normalise every file onto the device, without the model."""
     t = time.perf_counter()
-    for _ in loader.load_batches(folder, rels, prep, batch_size, device, workers, None, channels_last):
+    for _ in loader.load_batches(folder, rels, prep, batch_size, device, workers, None, channels_last,
+                                 fast_decode):
         pass
     sync(device)
     return time.perf_counter() - t
@@ -148,6 +149,8 @@ def main() -> None:
                     help="default: bfloat16 on cuda, float32 on cpu")
     ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                     help="default: on for cuda, off for cpu")
+    ap.add_argument("--fast-decode", action="store_true",
+                    help="extract_folder(fast_decode=True): large JPEGs decoded at reduced scale (CPU)")
     ap.add_argument("--random-weights", action="store_true", help="skip pretrained weights (speed is the same)")
     ap.add_argument("--loader-workers", type=int, nargs="*", default=None,
                     help="also time the loader alone with these thread counts (diagnostic)")
@@ -174,7 +177,7 @@ def main() -> None:
           f"{torch.get_num_threads()} torch threads")
     print(f"model {args.model} ({'pretrained' if pretrained else 'RANDOM-INIT weights: speed only, features meaningless'}), "
           f"layer {layer} avg-pooled, batch {batch_size}, {precision}, channels_last={channels_last}, "
-          f"{workers} decode threads, storage {args.dtype}")
+          f"{workers} decode threads{' (fast_decode)' if args.fast_decode else ''}, storage {args.dtype}")
 
     tmp = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="featlab_bench_"))
     try:
@@ -196,7 +199,7 @@ def main() -> None:
         for p in files[:2 * batch_size]:
             shutil.copy(p, warm / p.name)
         kw = dict(batch_size=batch_size, progress=False, workers=workers, dtype=args.dtype,
-                  precision=precision, channels_last=channels_last)
+                  precision=precision, channels_last=channels_last, fast_decode=args.fast_decode)
         cache.extract_folder(model, warm, layer, tmp / "warm.h5", **kw)
         batches = predecoded(files, prep, device, batch_size, workers, channels_last)
         forward_seconds(model, batches, layer, device, precision, channels_last)  # warm-up
@@ -219,7 +222,7 @@ def main() -> None:
         print(f"agreement extract vs naive (float32, Pillow): cosine min {cos.min():.5f}, mean {cos.mean():.5f}")
 
         for w in args.loader_workers or [workers]:
-            t_load = loader_only(folder, rels, prep, device, batch_size, w, channels_last)
+            t_load = loader_only(folder, rels, prep, device, batch_size, w, channels_last, args.fast_decode)
             print(f"loader   {args.n:6d} files {t_load:8.2f} s {args.n / t_load:10.1f} img/s   "
                   f"(read + decode + resize + normalise onto the device, no model; {w} threads)")
 

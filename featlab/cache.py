@@ -163,7 +163,8 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
                    out: str | os.PathLike, batch_size: int | None = None, pooling: str = "avg",
                    progress: bool = True, *, workers: int | None = None, dtype: str = "float32",
                    precision: str | None = None, channels_last: bool | None = None,
-                   jpeg_on_device: bool | None = None, retry_skipped: bool = False) -> dict:
+                   jpeg_on_device: bool | None = None, retry_skipped: bool = False,
+                   fast_decode: bool = False) -> dict:
     """Pooled features of every picture in ``folder`` into the HDF5 file ``out``; resumable.
 
     ``layers``: names or aliases; each map (N, C, H, W) is pooled by ``pooling`` (avg, max,
@@ -177,6 +178,9 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
     does not; the tests check cosine > 0.99 to float32.
     ``channels_last`` defaults to on CUDA only (slower on CPUs, measured); ``jpeg_on_device``
     (baseline JPEGs decoded by nvJPEG, resized on the GPU) too.
+    ``fast_decode`` (CPU decoding, opt-in): large JPEGs decoded at 1/2–1/8 scale by Pillow's
+    draft mode, still at least the resize size; features within cosine 0.99 of the exact decode
+    (tested), for a fraction of the decoding time (``benchmarks/README.md``).
     Unreadable pictures are skipped with their reason, recorded in the file and not retried
     by later runs unless ``retry_skipped``.
 
@@ -217,7 +221,8 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
             "preprocess": repr(prep)}
     info = {"featlab_version": __version__, "torch_version": torch.__version__,
             "device": device.type, "precision": precision,
-            "decode": f"decode_jpeg({device.type})+pillow" if jpeg_on_device else "pillow"}
+            "decode": (f"decode_jpeg({device.type})+" if jpeg_on_device else "")
+                      + ("pillow-draft" if fast_decode else "pillow")}
     f = _open(Path(out), meta, info, retry_skipped)
     skipped: dict[str, str] = {}
     done_now = 0
@@ -261,7 +266,7 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
                 stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
             try:
                 for batch in load_batches(root, todo, prep, batch_size, device, workers, jpeg_on_device,
-                                          channels_last):
+                                          channels_last, fast_decode):
                     host, event = {}, None
                     if batch.paths:
                         feats = forward_layers(model, batch.x, layers)

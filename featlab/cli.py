@@ -54,7 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--device", default=None, choices=["cpu", "cuda"],
                     help="default: $FEATLAB_DEVICE, else cuda if present, else cpu")
     ex.add_argument("--precision", default=None, choices=["float32", "bfloat16"],
-                    help="compute precision (default: bfloat16 on cuda, float32 on cpu; bfloat16 on a CPU with native bf16 (avx512_bf16, AMX) is several times faster, cosine > 0.99 to float32)")
+                    help="compute precision (default: bfloat16 on cuda, float32 on cpu; bfloat16 on a CPU "
+                         "with native bf16 (avx512_bf16, AMX) is several times faster, cosine > 0.99 to float32)")
+    ex.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                    help="NHWC memory layout (default: on for cuda; on a CPU it pays with bfloat16)")
+    ex.add_argument("--fast-decode", action="store_true",
+                    help="decode large JPEGs at reduced scale (Pillow draft mode): faster on a CPU, "
+                         "features within cosine 0.99 of the exact decode")
     ex.add_argument("--retry-skipped", action="store_true",
                     help="try again the pictures earlier runs could not read")
     ex.add_argument("--no-progress", action="store_true")
@@ -103,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                                  batch_size=args.batch_size, pooling=args.pool,
                                  progress=not args.no_progress, workers=args.workers,
                                  dtype=args.dtype, precision=args.precision,
-                                 retry_skipped=args.retry_skipped)
+                                 retry_skipped=args.retry_skipped, channels_last=args.channels_last,
+                                 fast_decode=args.fast_decode)
     except (ValueError, OSError, models.WeightsUnavailableError) as e:
         print(f"featlab: error: {e}", file=sys.stderr)
         return 2

@@ -54,16 +54,17 @@ def default_workers(device: torch.device | str) -> int:
 
 # --- one picture ---------------------------------------------------------------------------
 
-def to_uint8(image: ImageLike, prep: Preprocess) -> torch.Tensor:
+def to_uint8(image: ImageLike, prep: Preprocess, fast_decode: bool = False) -> torch.Tensor:
     """One picture -> (3, crop, crop) uint8: load (RGB), resize the short side, centre-crop.
 
     The steps of :meth:`Preprocess.image_to_tensor` before normalising, so that
-    ``normalize(to_uint8(p, prep)[None], prep)`` equals ``prep(p)`` exactly.
+    ``normalize(to_uint8(p, prep)[None], prep)`` equals ``prep(p)`` exactly — unless
+    ``fast_decode``: large JPEGs are then decoded at reduced scale (``load_image(draft=)``).
     """
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as TF
 
-    img = load_image(image)
+    img = load_image(image, draft=prep.resize if fast_decode else None)
     img = TF.resize(img, prep.resize, interpolation=InterpolationMode(prep.interpolation), antialias=True)
     return TF.pil_to_tensor(TF.center_crop(img, [prep.crop, prep.crop]))
 
@@ -187,7 +188,8 @@ class Batch:
     skipped: dict[str, str] = field(default_factory=dict)  # path -> reason
 
 
-def _read(root: Path, rel: str, prep: Preprocess, jpeg_on_device: bool) -> tuple[str, str, object]:
+def _read(root: Path, rel: str, prep: Preprocess, jpeg_on_device: bool,
+          fast_decode: bool = False) -> tuple[str, str, object]:
     """-> (rel, "jpeg", bytes) | (rel, "pixels", (3, crop, crop) uint8) | (rel, "skip", reason)."""
     path = root / rel
     try:
@@ -197,7 +199,7 @@ def _read(root: Path, rel: str, prep: Preprocess, jpeg_on_device: bool) -> tuple
                 fh.readinto(data)
             if _fits_nvjpeg(data):
                 return rel, "jpeg", data
-        return rel, "pixels", to_uint8(path, prep)
+        return rel, "pixels", to_uint8(path, prep, fast_decode)
     except ImageError as e:
         return rel, "skip", str(e)
     except Exception as e:  # a decoder bug must not stop a run over thousands of files
@@ -263,14 +265,16 @@ def _assemble(entries: list[tuple[str, str, object]], root: Path, prep: Preproce
 
 def load_batches(folder: str | os.PathLike, paths: Sequence[str], prep: Preprocess, batch_size: int,
                  device: torch.device | str = "cpu", workers: int | None = None,
-                 jpeg_on_device: bool | None = None, channels_last: bool = False) -> Iterator[Batch]:
+                 jpeg_on_device: bool | None = None, channels_last: bool = False,
+                 fast_decode: bool = False) -> Iterator[Batch]:
     """Yield :class:`Batch` es of ``paths`` (relative to ``folder``) in order, ready for the model.
 
     Decoding runs ahead on ``workers`` threads (default :func:`default_workers`; 0 = in the
     calling thread) and batches are assembled by a background thread, so reading overlaps the
     forward pass. Each batch holds up to ``batch_size`` pictures, ``x`` (N, 3, crop, crop)
     normalised on ``device``; unreadable files come back in ``skipped`` with their reason.
-    ``jpeg_on_device`` (default: on CUDA) decodes baseline JPEGs with nvJPEG on the GPU.
+    ``jpeg_on_device`` (default: on CUDA) decodes baseline JPEGs with nvJPEG on the GPU;
+    ``fast_decode`` decodes large JPEGs at reduced scale with Pillow (see :func:`to_uint8`).
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
@@ -296,7 +300,7 @@ def load_batches(folder: str | os.PathLike, paths: Sequence[str], prep: Preproce
     def produce() -> None:
         stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         try:
-            read = lambda rel: _read(root, rel, prep, jpeg_on_device)  # noqa: E731
+            read = lambda rel: _read(root, rel, prep, jpeg_on_device, fast_decode)  # noqa: E731
             chunk = max(1, min(32, batch_size // max(1, workers)))
             results = _in_order(read, list(paths), workers, lookahead=2 * batch_size + workers * chunk,
                                 chunk=chunk)

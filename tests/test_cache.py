@@ -195,6 +195,28 @@ def test_bfloat16_on_the_cpu_agrees_with_float32(folder, lite0, tmp_path):
         assert f.attrs["precision"] == "bfloat16"
 
 
+def test_fast_decode_reads_large_jpegs_at_reduced_scale(lite0, tmp_path):
+    root = tmp_path / "big"
+    root.mkdir()
+    for name in ("chelsea", "coffee", "astronaut"):
+        fl.load_image(name).resize((1200, 900)).save(root / f"{name}.jpg", quality=90)
+    fl.load_image("rocket").resize((1200, 900)).save(root / "rocket.png")
+    small = fl.load_image(root / "chelsea.jpg", draft=256)
+    assert small.size == (600, 450)  # 1/2 scale: 1/4 would give a short side of 225 < 256
+    assert fl.load_image(root / "rocket.png", draft=256).size == (1200, 900)  # not a JPEG: untouched
+    exact = cache.extract_folder(lite0, root, "head", tmp_path / "a.h5", progress=False)
+    fast = cache.extract_folder(lite0, root, "head", tmp_path / "b.h5", progress=False, fast_decode=True)
+    assert exact["done"] == fast["done"] == 4
+    (pa, fa), (pb, fb) = cache.load_features(tmp_path / "a.h5"), cache.load_features(tmp_path / "b.h5")
+    assert pa == pb
+    cos = cosines(fa["head"], fb["head"])
+    assert cos.min() > 0.99                                          # the bound the docstring states
+    png = pa.index("rocket.png")
+    assert cos[png] > 1 - 1e-6 and (np.delete(cos, png) < 1 - 1e-6).all()  # only the JPEGs change
+    with h5py.File(tmp_path / "b.h5") as f:
+        assert f.attrs["decode"] == "pillow-draft"
+
+
 def test_nan_features_stop_the_run_before_writing(folder, lite0, tmp_path):
     broken = copy.deepcopy(lite0)
     with torch.no_grad():

@@ -1,3 +1,4 @@
+import h5py
 import pytest
 import torch
 
@@ -42,6 +43,14 @@ def test_options_reach_the_file(folder, tmp_path, capsys):
                  "--dtype", "float16", "--workers", "0", "--device", "cpu", "--no-progress"]) == 0
     paths, feats = cache.load_features(out)
     assert len(paths) == 3 and feats["head"].shape == (3, 1280 * 7 * 7) and feats["block4"].dtype.name == "float16"
+
+
+def test_speed_options_reach_the_file(folder, tmp_path, capsys):
+    out = tmp_path / "fast.h5"
+    assert main(["extract", str(folder), "--out", str(out), "--precision", "bfloat16", "--channels-last",
+                 "--fast-decode", "--no-progress"]) == 0
+    with h5py.File(out) as f:
+        assert (f.attrs["precision"], f.attrs["decode"]) == ("bfloat16", "pillow-draft")
 
 
 @pytest.mark.parametrize("args, message", [
