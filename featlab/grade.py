@@ -14,7 +14,8 @@ only one of the student's notebooks starting with the exercise number ``01_``.
 
 Each notebook runs in its own fresh kernel (this Python environment), in the notebook's folder,
 with ``allow_errors`` so that every check cell runs, and within one time limit for the whole
-notebook; on timeout the kernel is killed. Student code runs only in that kernel, never in the
+notebook; on timeout the kernel is killed. Each cell keeps at most ``OUTPUT_CHARS`` characters
+of output (an endless print loop cannot fill the grader's memory). Student code runs only in that kernel, never in the
 grading process. A first injected cell makes Python's sockets refuse connections to anything but
 loopback: a guard against accidental downloads of weights or data, not a sandbox (code that
 wants to can undo it, and the kernel can read and write the machine's files).
@@ -48,6 +49,7 @@ STATUSES = ("pass", "fail", "error", "missing", "not-run")
 FIELDS = ("student", "exercise", "check", "status", "message", "seconds")
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "exercises"
 MESSAGE_CHARS = 200
+OUTPUT_CHARS = 100_000  # printed output kept per cell; the rest is dropped (an endless print loop)
 
 _FLAT = re.compile(r"^(?P<student>.+?)__(?P<file>\d+_.+\.ipynb)$")
 
@@ -184,6 +186,23 @@ def _execute(nb, cwd: Path, timeout: float) -> _Run:
         def _here(self):
             return _HereSpecs()
 
+    class _Capped(NotebookClient):
+        """Keeps at most OUTPUT_CHARS of printed/displayed output per cell, so a print loop cannot
+        fill the grader's memory before the time limit; errors always come through."""
+        sizes: dict[int, int] = {}  # characters per cell index; a new class for every run
+
+        def output(self, outs, msg, display_id, cell_index):
+            if msg["msg_type"] != "error":
+                used = self.sizes.get(cell_index, 0)
+                if used >= OUTPUT_CHARS:
+                    return None
+                self.sizes[cell_index] = used + len(str(msg["content"]))
+                text = msg["content"].get("text") if msg["msg_type"] == "stream" else None
+                if text is not None and used + len(text) > OUTPUT_CHARS:
+                    msg["content"]["text"] = (text[:OUTPUT_CHARS - used]
+                                              + f"\n[featlab grade: output beyond {OUTPUT_CHARS:,} characters dropped]\n")
+            return super().output(outs, msg, display_id, cell_index)
+
     run = _Run()
     deadline: list[float] = []
 
@@ -198,10 +217,10 @@ def _execute(nb, cwd: Path, timeout: float) -> _Run:
     def finished(cell, cell_index, **_):
         run.end[cell_index] = time.monotonic()
 
-    client = NotebookClient(nb, kernel_name="python3", kernel_manager_class=_HereKernelManager,
-                            timeout_func=remaining, allow_errors=True, shutdown_kernel="immediate",
-                            on_cell_execute=started, on_cell_executed=finished,
-                            resources={"metadata": {"path": str(cwd)}})
+    client = _Capped(nb, kernel_name="python3", kernel_manager_class=_HereKernelManager,
+                     timeout_func=remaining, allow_errors=True, shutdown_kernel="immediate",
+                     on_cell_execute=started, on_cell_executed=finished,
+                     resources={"metadata": {"path": str(cwd)}})
     # the kernel's own stderr (start-up warnings) is dropped; cell output comes by messages
     job = client.async_execute(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -144,6 +144,19 @@ def test_endless_loop_is_stopped_and_its_kernel_killed(tmp_path):
         os.kill(pid, 0)
 
 
+def test_an_endless_print_loop_keeps_a_bounded_output(tmp_path):
+    nb = new_notebook(cells=[new_code_cell("while True:\n    print('x' * 1000)"),
+                             new_code_cell("1 / 0")])
+    run = grade._execute(nb, tmp_path, timeout=3)
+    assert run.stop[0] == "timeout"
+    kept = sum(len(o.get("text", "")) for o in nb.cells[0].outputs)
+    assert grade.OUTPUT_CHARS <= kept < grade.OUTPUT_CHARS + 100   # uncapped: millions in 3 s
+    assert nb.cells[0].outputs[-1].text.endswith("characters dropped]\n")
+    nb = new_notebook(cells=[new_code_cell("for _ in range(300):\n    print('x' * 1000)\n1 / 0")])
+    grade._execute(nb, tmp_path, timeout=30)
+    assert [o.output_type for o in nb.cells[0].outputs][-1] == "error"  # errors pass the cap
+
+
 # --- a tiny exercise: timeouts, a dying kernel, the network guard, layouts, the CLI -------------
 
 TINY_SETUP = '''\
