@@ -1,8 +1,11 @@
 """What several test modules share: exercise-check assertions, a second writer of an HDF5 file."""
 import difflib
+import importlib.util
 import subprocess
 import sys
 from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +43,14 @@ def first_difference(a, b, names=("notebook", "source")) -> str:
             lines = difflib.unified_diff(x[1].splitlines(), y[1].splitlines(), *names, lineterm="", n=1)
             return f"cell {i} (type, tags: {x[0]}, {x[2]} vs {y[0]}, {y[2]}):\n" + "\n".join(lines)
     return f"the {names[0]} has {len(a)} cells, the {names[1]} {len(b)}"
+
+
+@cache
+def build_exercises():
+    """tools/build_exercises.py as a module (tools/ is not a package; it imports nbgrader, so
+    only the tests that need it load it)."""
+    spec = importlib.util.spec_from_file_location(
+        "build_exercises", Path(__file__).resolve().parents[1] / "tools" / "build_exercises.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

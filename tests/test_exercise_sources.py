@@ -5,18 +5,15 @@ A master exercises/src/NN_name.py (jupytext percent format, solved code between
 solution copy exercises/solutions/NN_name.ipynb through tools/build_exercises.py (`make exercises`).
 Compared: each cell's type, source and tags, in order.
 """
-import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
-from helpers import first_difference
+from helpers import build_exercises, first_difference
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("build_exercises", ROOT / "tools" / "build_exercises.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
 
+build = build_exercises()
 MASTERS = sorted((ROOT / "exercises" / "src").glob("*.py"))
 STUDENT_COPIES = sorted((ROOT / "exercises").glob("*.ipynb"))
 

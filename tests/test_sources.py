@@ -10,17 +10,12 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
-from helpers import first_difference
+from helpers import build_exercises, first_difference
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SOURCES = sorted((ROOT / "notebooks" / "src").glob("*.py"))
 PAIRING = "ipynb,src//py:percent"
-
-
-def cells(nb):
-    """[(cell type, source, tags)] of a notebook: what the text source decides."""
-    return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
 
 
 def test_every_notebook_has_a_source_and_every_source_a_notebook():
@@ -39,6 +34,7 @@ def test_notebook_matches_its_source(path):
     nb = nbformat.read(path, as_version=4)
     assert nb.metadata.get("jupytext", {}).get("formats") == PAIRING, (
         f"{path.name}: metadata jupytext.formats must be {PAIRING!r} (pairs it with its source)")
+    cells = build_exercises().cells
     got, want = cells(nb), cells(jupytext.read(src))
     assert got == want, (f"{path.name} differs from {src.relative_to(ROOT)} at "
                          f"{first_difference(got, want)}\nrun `make sync` (text -> notebook)")
