@@ -179,7 +179,7 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
     ``channels_last`` defaults to on CUDA only (slower on CPUs, measured); ``jpeg_on_device``
     (baseline JPEGs decoded by nvJPEG, resized on the GPU) too.
     ``fast_decode`` (CPU decoding, opt-in): large JPEGs decoded at 1/2–1/8 scale by Pillow's
-    draft mode, still at least the resize size; features within cosine 0.99 of the exact decode
+    draft mode, sides still at least the crop size; features within cosine 0.99 of the exact decode
     (tested), for a fraction of the decoding time (``benchmarks/README.md``).
     Unreadable pictures are skipped with their reason, recorded in the file and not retried
     by later runs unless ``retry_skipped``.

@@ -190,6 +190,9 @@ def load_image(source: ImageLike, draft: int | None = None) -> Image.Image:
 
 # --- preprocessing -----------------------------------------------------------------------
 
+_RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
+             "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
+
 @dataclass(frozen=True)
 class Preprocess:
     """How a model's weights expect pictures: resize the short side, centre-crop, normalise.
@@ -203,17 +206,46 @@ class Preprocess:
     std: tuple[float, float, float]
     interpolation: str = "bilinear"  # or "bicubic"
 
-    def image_to_tensor(self, image: ImageLike) -> torch.Tensor:
-        """One picture -> (3, crop, crop) float tensor, normalised."""
-        from torchvision.transforms import InterpolationMode
-        from torchvision.transforms import functional as TF
+    def resize_plan(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """(resized width, resized height, crop left, crop top) for a width × height picture,
+        with torchvision's sizes and rounding (``Resize(resize)`` + ``CenterCrop(crop)``)."""
+        if width <= height:
+            out_w, out_h = self.resize, int(self.resize * height / width)
+        else:
+            out_w, out_h = int(self.resize * width / height), self.resize
+        return out_w, out_h, int(round((out_w - self.crop) / 2.0)), int(round((out_h - self.crop) / 2.0))
 
-        img = load_image(image)
-        mode = InterpolationMode(self.interpolation)
-        img = TF.resize(img, self.resize, interpolation=mode, antialias=True)
-        img = TF.center_crop(img, [self.crop, self.crop])
-        x = TF.pil_to_tensor(img).float().div_(255.0)
-        return TF.normalize(x, self.mean, self.std)
+    def to_uint8(self, image: ImageLike, draft: bool = False) -> torch.Tensor:
+        """One picture -> (3, crop, crop) uint8: loaded as RGB, resized and centre-cropped.
+
+        Resizes only the columns the crop keeps (Pillow's ``box``; rows in full, or Pillow
+        changes the order of its two passes), with the filter and sample positions of
+        resize-then-crop: up to a third less work, pixels equal to torchvision's ``Resize`` +
+        ``CenterCrop`` up to rounding (at most 1 of 255, on about 1 % of the pixels at worst; tested).
+        ``draft``: JPEGs decoded at reduced scale, sides >= ``crop`` (:func:`load_image`),
+        several times faster and slightly softer (notebook 12).
+        """
+        img = load_image(image, draft=self.crop if draft else None)
+        if self.resize < self.crop:  # torchvision pads: keep its exact steps
+            from torchvision.transforms import InterpolationMode
+            from torchvision.transforms import functional as TF
+
+            img = TF.resize(img, self.resize, interpolation=InterpolationMode(self.interpolation), antialias=True)
+            return TF.pil_to_tensor(TF.center_crop(img, [self.crop, self.crop]))
+        width, height = img.size
+        out_w, out_h, left, top = self.resize_plan(width, height)
+        sx = width / out_w
+        img = img.resize((self.crop, out_h), _RESAMPLE[self.interpolation],
+                         box=(left * sx, 0, (left + self.crop) * sx, height))
+        return torch.from_numpy(np.asarray(img)[top:top + self.crop].copy()).permute(2, 0, 1)
+
+    def image_to_tensor(self, image: ImageLike) -> torch.Tensor:
+        """One picture -> (3, crop, crop) float tensor, normalised (:meth:`to_uint8`, then
+        ``(x / 255 - mean) / std``)."""
+        x = self.to_uint8(image).float().div_(255.0)
+        mean = torch.tensor(self.mean).view(-1, 1, 1)
+        std = torch.tensor(self.std).view(-1, 1, 1)
+        return x.sub_(mean).div_(std)
 
     def __call__(self, images: ImageLike | Sequence[ImageLike]) -> torch.Tensor:
         """Picture or list of pictures -> (N, 3, crop, crop)."""

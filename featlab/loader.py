@@ -57,16 +57,11 @@ def default_workers(device: torch.device | str) -> int:
 def to_uint8(image: ImageLike, prep: Preprocess, fast_decode: bool = False) -> torch.Tensor:
     """One picture -> (3, crop, crop) uint8: load (RGB), resize the short side, centre-crop.
 
-    The steps of :meth:`Preprocess.image_to_tensor` before normalising, so that
+    :meth:`Preprocess.to_uint8`, the steps of ``prep`` before it normalises, so that
     ``normalize(to_uint8(p, prep)[None], prep)`` equals ``prep(p)`` exactly — unless
-    ``fast_decode``: large JPEGs are then decoded at reduced scale (``load_image(draft=)``).
+    ``fast_decode``: JPEGs are then decoded at reduced scale (``load_image(draft=)``).
     """
-    from torchvision.transforms import InterpolationMode
-    from torchvision.transforms import functional as TF
-
-    img = load_image(image, draft=prep.resize if fast_decode else None)
-    img = TF.resize(img, prep.resize, interpolation=InterpolationMode(prep.interpolation), antialias=True)
-    return TF.pil_to_tensor(TF.center_crop(img, [prep.crop, prep.crop]))
+    return prep.to_uint8(image, draft=fast_decode)
 
 
 def normalize(x: torch.Tensor, prep: Preprocess, channels_last: bool = False) -> torch.Tensor:
