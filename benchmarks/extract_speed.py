@@ -13,9 +13,13 @@ ResNet's ``layer4``, average-pooled):
            --naive-n files (it is slow), same mix of sizes
   extract  fl.cache.extract_folder end to end from the files to the HDF5 file (what
            `featlab extract` runs): threads decode, uint8 to the device, normalise there,
-           bf16 + channels_last + nvJPEG on CUDA
+           channels_last; bf16 + nvJPEG on CUDA; on a CPU, --streams pipelines side by side
   forward  the forward pass alone on pre-decoded, normalised batches already on the device,
-           same batch size, precision, layout and layer: the ceiling for extract
+           same batch size, precision, layout and layer, the model called on one batch after
+           another with PyTorch's threads (what a user's loop does): ``forward_img_s``
+  forward, streams   (CPU, when extract runs --streams > 1) the same batches through extract's
+           layout: that many threads, each with its own copy of the model and its share of
+           the cores — the ceiling for extract in that layout, printed beside the other
 
 Files are read from the OS page cache (warm). Each timed step runs once untimed first
 (cuDNN picks its algorithms then). Best of --repeat. Load average printed: on a shared CPU
@@ -125,6 +129,33 @@ def forward_seconds(model, batches, layer, device, precision, channels_last) -> 
         return time.perf_counter() - t
 
 
+def forward_streams_seconds(model, batches, layer, precision, channels_last, streams) -> float:
+    """Seconds for the forward pass over ready batches in extract's CPU layout: ``streams``
+    threads, one model copy each, cores // streams PyTorch threads each (no decoding)."""
+    import copy
+
+    with ExitStack() as stack:
+        if channels_last:
+            stack.enter_context(cache._channels_last(model))
+        replicas = [model] + [copy.deepcopy(model) for _ in range(streams - 1)]
+        threads = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) // streams)
+        before = torch.get_num_threads()
+
+        def run(k: int) -> None:
+            torch.set_num_threads(threads)
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+                for x in batches[k::streams]:
+                    fl.pool(forward_layers(replicas[k], x, [layer])[layer].float())
+
+        try:
+            t = time.perf_counter()
+            with ThreadPoolExecutor(streams) as pool:
+                list(pool.map(run, range(streams)))
+            return time.perf_counter() - t
+        finally:
+            torch.set_num_threads(before)
+
+
 def loader_only(folder, rels, prep, device, batch_size, workers, channels_last, fast_decode) -> float:
     """Seconds to read, decode and normalise every file onto the device, without the model."""
     t = time.perf_counter()
@@ -148,9 +179,11 @@ def main() -> None:
     ap.add_argument("--precision", default=None, choices=["float32", "bfloat16"],
                     help="default: bfloat16 on cuda, float32 on cpu")
     ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                    help="default: on for cuda, off for cpu")
+                    help="default: on (extract_folder's default)")
     ap.add_argument("--fast-decode", action="store_true",
                     help="extract_folder(fast_decode=True): large JPEGs decoded at reduced scale (CPU)")
+    ap.add_argument("--streams", type=int, default=None,
+                    help="extract_folder(streams=): CPU pipelines side by side (default: featlab's, 2 on >= 2 cores)")
     ap.add_argument("--random-weights", action="store_true", help="skip pretrained weights (speed is the same)")
     ap.add_argument("--loader-workers", type=int, nargs="*", default=None,
                     help="also time the loader alone with these thread counts (diagnostic)")
@@ -162,8 +195,9 @@ def main() -> None:
     on_cuda = device.type == "cuda"
     batch_size = args.batch_size or (256 if on_cuda else 16)
     precision = args.precision or ("bfloat16" if on_cuda else "float32")
-    channels_last = on_cuda if args.channels_last is None else args.channels_last
+    channels_last = True if args.channels_last is None else args.channels_last
     workers = loader.default_workers(device) if args.workers is None else args.workers
+    streams = loader.default_streams(device) if args.streams is None else args.streams
     layer = args.layer or ("head" if args.model == "efficientnet_lite0" else "layer4")
     torch.manual_seed(0)
     pretrained = not args.random_weights and args.model in fl.available_models()
@@ -175,9 +209,11 @@ def main() -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     print(f"device {device.type} ({hw}), {cores} CPU cores, load average {load}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} torch threads")
+    feeding = (f"{streams} streams (one model copy and {max(1, cores // streams)} torch threads each, "
+               "decoding its own batches)" if streams > 1 else f"{workers} decode threads")
     print(f"model {args.model} ({'pretrained' if pretrained else 'RANDOM-INIT weights: speed only, features meaningless'}), "
-          f"layer {layer} avg-pooled, batch {batch_size}, {precision}, channels_last={channels_last}, "
-          f"{workers} decode threads{' (fast_decode)' if args.fast_decode else ''}, storage {args.dtype}")
+          f"layer {layer} avg-pooled, batch {batch_size}, {precision}, channels_last={channels_last}, {feeding}"
+          f"{' (fast_decode)' if args.fast_decode else ''}, storage {args.dtype}")
 
     tmp = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="featlab_bench_"))
     try:
@@ -199,11 +235,14 @@ def main() -> None:
         for p in files[:2 * batch_size]:
             shutil.copy(p, warm / p.name)
         kw = dict(batch_size=batch_size, progress=False, workers=workers, dtype=args.dtype,
-                  precision=precision, channels_last=channels_last, fast_decode=args.fast_decode)
+                  precision=precision, channels_last=channels_last, fast_decode=args.fast_decode,
+                  streams=streams)
         cache.extract_folder(model, warm, layer, tmp / "warm.h5", **kw)
         batches = predecoded(files, prep, device, batch_size, workers, channels_last)
         forward_seconds(model, batches, layer, device, precision, channels_last)  # warm-up
-        best, t_fwd = float("inf"), float("inf")
+        if streams > 1:
+            forward_streams_seconds(model, batches, layer, precision, channels_last, streams)  # warm-up
+        best, t_fwd, t_streams = float("inf"), float("inf"), float("inf")
         for r in range(args.repeat):  # alternate, so that both see the same load on a shared machine
             out = tmp / f"run{r}.h5"
             t = time.perf_counter()
@@ -211,6 +250,9 @@ def main() -> None:
             best = min(best, time.perf_counter() - t)
             assert summary["done"] == args.n, summary
             t_fwd = min(t_fwd, forward_seconds(model, batches, layer, device, precision, channels_last))
+            if streams > 1:
+                t_streams = min(t_streams, forward_streams_seconds(model, batches, layer, precision,
+                                                                   channels_last, streams))
         del batches
         extract_img_s = args.n / best
         paths, feats = cache.load_features(out)
@@ -228,6 +270,10 @@ def main() -> None:
 
         forward_img_s = args.n / t_fwd
         print(f"forward  {args.n:6d} imgs  {t_fwd:8.2f} s {forward_img_s:10.1f} img/s   (pre-decoded, on the device)")
+        if streams > 1:
+            streams_img_s = args.n / t_streams
+            print(f"forward, {streams} streams {t_streams:8.2f} s {streams_img_s:10.1f} img/s   (pre-decoded, extract's "
+                  f"layout)   extract / this = {extract_img_s / streams_img_s:.2f}")
         load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
         print(f"load average at the end: {load}")
         print(f"naive_img_s={naive_img_s:.1f} extract_img_s={extract_img_s:.1f} forward_img_s={forward_img_s:.1f} "

@@ -16,11 +16,13 @@ match them) and, for information, the featlab and torch versions, devices and pr
 
 Speed (``benchmarks/extract_speed.py``, figures in ``benchmarks/README.md``): decoding runs
 on threads ahead of the model (:mod:`featlab.loader`), pixels travel as uint8 and are
-normalised on the device; on CUDA the model runs in bfloat16 autocast and channels_last,
-baseline JPEGs are decoded on the GPU, and feature copies back overlap the next batch.
+normalised on the device; the model runs channels_last. On CUDA it runs in bfloat16 autocast,
+baseline JPEGs are decoded on the GPU, and feature copies back overlap the next batch. On a
+CPU, one pipeline per pair of cores or so reads and runs its own batches (``streams``).
 """
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Sequence
@@ -33,7 +35,7 @@ from torch import nn
 
 from .embed import POOLS, pool
 from .extract import forward_layers, resolve_layer
-from .loader import IMAGE_SUFFIXES, default_workers, list_images, load_batches
+from .loader import IMAGE_SUFFIXES, default_streams, default_workers, list_images, load_batches, stream_batches
 from .models import model_device, preprocess_for
 
 __all__ = ["IMAGE_SUFFIXES", "FileInUseError", "list_images", "pool", "extract_folder", "load_features",
@@ -133,7 +135,8 @@ def _append(f, values: dict[str, np.ndarray | list[str]], commit: str) -> None:
 
 @contextmanager
 def _channels_last(model: nn.Module):
-    """Run ``model`` with channels_last weights (faster convolutions on GPUs), then put its
+    """Run ``model`` with channels_last weights (faster convolutions, measured on an H100 and a
+    2-core CPU), then put its
     parameters back as they were."""
     weights = [p for p in model.parameters() if p.ndim == 4]
     if not weights or all(p.is_contiguous(memory_format=torch.channels_last) for p in weights):
@@ -164,7 +167,7 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
                    progress: bool = True, *, workers: int | None = None, dtype: str = "float32",
                    precision: str | None = None, channels_last: bool | None = None,
                    jpeg_on_device: bool | None = None, retry_skipped: bool = False,
-                   fast_decode: bool = False) -> dict:
+                   fast_decode: bool = False, streams: int | None = None) -> dict:
     """Pooled features of every picture in ``folder`` into the HDF5 file ``out``; resumable.
 
     ``layers``: names or aliases; each map (N, C, H, W) is pooled by ``pooling`` (avg, max,
@@ -176,11 +179,18 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
     CPU; cosine > 0.9999 on the GPU). ``bfloat16`` on a CPU is opt-in: several times faster
     where the CPU has native bf16 (avx512_bf16, AMX; see benchmarks/README.md), slower where it
     does not; the tests check cosine > 0.99 to float32.
-    ``channels_last`` defaults to on CUDA only (slower on CPUs, measured); ``jpeg_on_device``
-    (baseline JPEGs decoded by nvJPEG, resized on the GPU) too.
+    ``channels_last`` (NHWC layout) defaults to on: 1.7× the float32 forward pass of Lite0 at
+    batch 16 on a 2-core CPU, 1.4× bfloat16 on an H100 (``benchmarks/README.md``; features equal
+    within float rounding). ``jpeg_on_device`` (baseline JPEGs decoded by nvJPEG, resized on the
+    GPU) defaults to on CUDA.
     ``fast_decode`` (CPU decoding, opt-in): large JPEGs decoded at 1/2–1/8 scale by Pillow's
     draft mode, sides still at least the crop size; features within cosine 0.99 of the exact decode
     (tested), for a fraction of the decoding time (``benchmarks/README.md``).
+    ``streams`` (CPU only; default :func:`featlab.loader.default_streams`, 2 where there are
+    2 cores or more): pipelines run side by side, each reading its own batch and running it
+    through its own copy of the model (one more copy of the weights in memory per stream) on
+    its share of the cores (:func:`featlab.loader.stream_batches`); ``workers`` is then not
+    used. ``streams=1``: one model, decoding threads ahead of it (:func:`featlab.loader.load_batches`).
     Unreadable pictures are skipped with their reason, recorded in the file and not retried
     by later runs unless ``retry_skipped``.
 
@@ -206,11 +216,17 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
     precision = precision or ("bfloat16" if on_cuda else "float32")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}.")
-    channels_last = on_cuda if channels_last is None else channels_last
+    channels_last = True if channels_last is None else channels_last
     jpeg_on_device = on_cuda if jpeg_on_device is None else jpeg_on_device
     workers = default_workers(device) if workers is None else workers
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
         raise ValueError(f"workers must be an integer >= 0 (0 = decode in this thread); got {workers!r}.")
+    streams = default_streams(device) if streams is None else streams
+    if not isinstance(streams, int) or isinstance(streams, bool) or streams < 1:
+        raise ValueError(f"streams must be a positive integer (pipelines side by side); got {streams!r}.")
+    if streams > 1 and device.type != "cpu":
+        raise ValueError(f"streams={streams} runs pipelines side by side on CPU cores; the model is on "
+                         f"{device.type}. Use streams=1 (a GPU runs one stream, decoding threads feed it).")
     model_name = getattr(model, "featlab_name", type(model).__name__)
     prep = preprocess_for(model)
     root = Path(folder)
@@ -220,7 +236,7 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
     meta = {"model": model_name, "layers": ",".join(layers), "pool": pooling, "dtype": dtype,
             "preprocess": repr(prep)}
     info = {"featlab_version": __version__, "torch_version": torch.__version__,
-            "device": device.type, "precision": precision,
+            "device": device.type, "precision": precision, "streams": str(streams),
             "decode": (f"decode_jpeg({device.type})+" if jpeg_on_device else "")
                       + ("pillow-draft" if fast_decode else "pillow")}
     f = _open(Path(out), meta, info, retry_skipped)
@@ -257,6 +273,8 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
         with ExitStack() as stack:
             if channels_last:  # before inference_mode: the parameters stay normal tensors
                 stack.enter_context(_channels_last(model))
+            # one copy of the model per extra stream, made before inference_mode (normal tensors)
+            replicas = [model] + [copy.deepcopy(model) for _ in range(streams - 1)]
             stack.enter_context(torch.inference_mode())
             if on_cuda:
                 stack.enter_context(torch.backends.cudnn.flags(
@@ -264,17 +282,32 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
                     allow_tf32=torch.backends.cudnn.allow_tf32))
             if precision == "bfloat16":
                 stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
+
+            def forward(m: nn.Module, batch) -> dict[str, torch.Tensor]:
+                """Pooled features of a batch, on their way to the host."""
+                return {name: pool(t.float(), pooling).reshape(len(batch.paths), -1).to("cpu", non_blocking=on_cuda)
+                        for name, t in forward_layers(m, batch.x, layers).items()}
+
+            if streams > 1:
+                autocast = precision == "bfloat16"
+
+                def work(k: int, batch) -> dict[str, torch.Tensor]:  # on a stream's own thread
+                    if not batch.paths:
+                        return {}
+                    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                        return forward(replicas[k], batch)
+
+                results = stream_batches(root, todo, prep, batch_size, work, streams, fast_decode, channels_last)
+            else:
+                results = ((b, forward(model, b) if b.paths else {})
+                           for b in load_batches(root, todo, prep, batch_size, device, workers, jpeg_on_device,
+                                                 channels_last, fast_decode))
             try:
-                for batch in load_batches(root, todo, prep, batch_size, device, workers, jpeg_on_device,
-                                          channels_last, fast_decode):
-                    host, event = {}, None
-                    if batch.paths:
-                        feats = forward_layers(model, batch.x, layers)
-                        host = {name: pool(feats[name].float(), pooling).reshape(len(batch.paths), -1)
-                                .to("cpu", non_blocking=on_cuda) for name in layers}
-                        if on_cuda:
-                            event = torch.cuda.Event()
-                            event.record()
+                for batch, host in results:
+                    event = None
+                    if on_cuda and batch.paths:
+                        event = torch.cuda.Event()
+                        event.record()
                     if pending is not None:
                         write(*pending)  # the previous batch, while the GPU runs this one
                         pending = None

@@ -11,6 +11,11 @@ Taught in ``notebooks/12_performance.ipynb``; used by :func:`featlab.cache.extra
 - On a CUDA device, baseline JPEG files are decoded on the GPU in batches (nvJPEG through
   ``torchvision.io.decode_jpeg``, on the hardware decoder of an A100/H100) and resized there.
   Other files, progressive or EXIF-rotated JPEGs, and anything unusual go the Pillow way.
+- On a CPU, :func:`stream_batches` runs one pipeline per core group instead: each of a few
+  threads reads a whole batch and runs it through its own copy of the model, with its share
+  of the cores. No thread waits for another, and nothing decodes while a parallel operation
+  needs every core (which stalls it); on 2 cores this beats the model alone run with 2 threads
+  (``benchmarks/README.md``).
 - A picture that cannot be read is skipped with its reason; it never stops the run.
 """
 from __future__ import annotations
@@ -31,7 +36,7 @@ from PIL import Image
 from .images import ImageError, ImageLike, Preprocess, load_image
 
 __all__ = ["IMAGE_SUFFIXES", "Batch", "list_images", "to_uint8", "normalize", "jpeg_header",
-           "default_workers", "load_batches"]
+           "default_workers", "default_streams", "load_batches", "stream_batches"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -45,10 +50,19 @@ def list_images(folder: str | os.PathLike) -> list[str]:
                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_streams(device: torch.device | str) -> int:
+    """Streams for :func:`stream_batches`: 2 on a CPU with 2 cores or more, else 1 (and 1 on a GPU)."""
+    return 2 if torch.device(device).type == "cpu" and _cores() >= 2 else 1
+
+
 def default_workers(device: torch.device | str) -> int:
     """Decoding threads: up to 8 beside a GPU (which decodes the JPEGs itself; more threads
     mostly queue for Python's GIL); half the cores on a CPU, whose other half runs the model."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = _cores()
     return min(8, cores) if torch.device(device).type == "cuda" else max(1, cores // 2)
 
 
@@ -337,3 +351,40 @@ def load_batches(folder: str | os.PathLike, paths: Sequence[str], prep: Preproce
     finally:
         stop.set()
         thread.join()
+
+
+def stream_batches(folder: str | os.PathLike, paths: Sequence[str], prep: Preprocess, batch_size: int,
+                   work: Callable[[int, Batch], object], streams: int, fast_decode: bool = False,
+                   channels_last: bool = False) -> Iterator[tuple[Batch, object]]:
+    """CPU pipelines: yield ``(batch, work(stream, batch))`` for batches of ``paths``, in order.
+
+    ``streams`` threads each take ``batch_size`` paths, read and normalise them (skipping
+    unreadable ones with their reason), then call ``work(stream, batch)`` (the forward pass),
+    with ``cores // streams`` PyTorch threads; ``stream`` (0 … streams - 1) is used by one
+    thread at a time, so ``work`` may keep one model copy per stream. PyTorch's thread count
+    is restored afterwards.
+    """
+    if not isinstance(streams, int) or isinstance(streams, bool) or streams < 1:
+        raise ValueError(f"streams must be a positive integer; got {streams!r}.")
+    root, device = Path(folder), torch.device("cpu")
+    threads = max(1, _cores() // streams)
+    free: queue.SimpleQueue = queue.SimpleQueue()
+    for k in range(streams):
+        free.put(k)
+
+    def run(part: Sequence[str]) -> tuple[Batch, object]:
+        torch.set_num_threads(threads)  # this thread's share (OpenMP's setting is per thread)
+        k = free.get()
+        try:
+            batch = _assemble([_read(root, rel, prep, False, fast_decode) for rel in part],
+                              root, prep, device, channels_last)
+            return batch, work(k, batch)
+        finally:
+            free.put(k)
+
+    before = torch.get_num_threads()
+    parts = [list(paths[i:i + batch_size]) for i in range(0, len(paths), batch_size)]
+    try:
+        yield from _in_order(run, parts, streams, lookahead=2 * streams)
+    finally:
+        torch.set_num_threads(before)

@@ -177,8 +177,8 @@ class Extractor:
         self.model = load_model(model, device=self.device)
         for name in self.layers:
             resolve_layer(self.model, name)  # fail in the constructor, listing valid names
-        self.channels_last = on_cuda  # faster convolutions on GPUs, slower on CPUs (measured)
-        if on_cuda:
+        self.channels_last = True  # faster convolutions, on GPUs and CPUs (benchmarks/README.md)
+        if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.prep = preprocess_for(model)
         blank = np.zeros((1, 3, self.prep.crop, self.prep.crop), np.uint8)

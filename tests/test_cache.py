@@ -65,7 +65,8 @@ def test_extract_folder_matches_extract(folder, lite0, tmp_path):
     assert a["precision"] == "float32" and a["decode"] == "pillow"
 
 
-def test_interrupted_run_resumes_without_loss_or_duplicates(folder, lite0, tmp_path, monkeypatch):
+@pytest.mark.parametrize("streams", [1, 2])
+def test_interrupted_run_resumes_without_loss_or_duplicates(folder, lite0, tmp_path, monkeypatch, streams):
     out = tmp_path / "f.h5"
     real = cache.forward_layers
     calls = {"n": 0}
@@ -78,17 +79,24 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(folder, lite0, tmp_p
 
     monkeypatch.setattr(cache, "forward_layers", flaky)
     with pytest.raises(KeyboardInterrupt):
-        cache.extract_folder(lite0, folder, "head", out, batch_size=2, progress=False)
-    assert cache.load_features(out)[0] == ["brick.jpg", "chelsea.jpg"]  # batch 1 (broken.png skipped)
-    assert list(cache.load_skipped(out)) == ["broken.png"]
+        cache.extract_folder(lite0, folder, "head", out, batch_size=2, progress=False, streams=streams)
+    written = cache.load_features(out)[0]
+    if streams == 1:
+        assert written == ["brick.jpg", "chelsea.jpg"]  # batch 1 (broken.png skipped)
+        assert list(cache.load_skipped(out)) == ["broken.png"]
+    else:  # two batches ran at once, either may have been interrupted: what is written is a prefix
+        good = [p for p in cache.list_images(folder) if p != "broken.png"]
+        assert written in ([], ["brick.jpg"]) and written == good[:len(written)]
     # a crash in the middle of a write leaves rows beyond `count`: they must be dropped
     with h5py.File(out, "a") as f:
         for ds in (f["paths"], f["features/head"], f["skipped/paths"]):
             ds.resize(ds.shape[0] + 1, axis=0)
     monkeypatch.setattr(cache, "forward_layers", real)
-    summary = cache.extract_folder(lite0, folder, "head", out, batch_size=2, progress=False)
-    assert summary["done"] == 5 and summary["total"] == 7 and summary["skipped"] == {}
-    assert summary["skipped_earlier"] == 1
+    summary = cache.extract_folder(lite0, folder, "head", out, batch_size=2, progress=False, streams=streams)
+    assert summary["done"] == 7 - len(written) and summary["total"] == 7
+    assert summary["skipped_earlier"] + len(summary["skipped"]) == 1
+    if streams == 1:
+        assert summary["skipped_earlier"] == 1 and summary["skipped"] == {}
     paths, feats = cache.load_features(out)
     assert len(paths) == len(set(paths)) == 7 and feats["head"].shape == (7, 1280)
     fresh = tmp_path / "g.h5"
@@ -247,6 +255,38 @@ def test_channels_last_gives_the_same_features_and_restores_the_model(folder, li
                                cache.load_features(tmp_path / "b.h5")[1]["head"], rtol=1e-4, atol=1e-5)
     assert lite0.conv_stem.weight.is_contiguous()
     assert all(not t.is_inference() for t in lite0.parameters())
+
+
+def test_streams_give_the_same_features_and_leave_model_and_threads_as_they_were(folder, lite0, tmp_path):
+    before = torch.get_num_threads()
+    runs = {}
+    for streams, batch_size in ((1, 16), (2, 16), (2, 3), (3, 2)):
+        out = tmp_path / f"s{streams}_{batch_size}.h5"
+        summary = cache.extract_folder(lite0, folder, "head", out, batch_size=batch_size, progress=False,
+                                       streams=streams)
+        assert summary["done"] == 7 and list(summary["skipped"]) == ["broken.png"]
+        assert "not an image" in summary["skipped"]["broken.png"] or "corrupt" in summary["skipped"]["broken.png"]
+        runs[streams, batch_size] = cache.load_features(out)
+        with h5py.File(out) as f:
+            assert f.attrs["streams"] == str(streams)
+        assert torch.get_num_threads() == before          # each stream's share of the cores is undone
+        assert all(not m._forward_hooks for m in lite0.modules())
+        assert lite0.conv_stem.weight.is_contiguous() and not lite0.training
+    paths, feats = runs[1, 16]
+    assert paths == sorted(paths)
+    for key, (p, f) in runs.items():
+        assert p == paths, key                            # in order, whatever stream finished first
+        np.testing.assert_allclose(f["head"], feats["head"], rtol=1e-4, atol=1e-5)
+
+
+def test_bad_streams_are_refused(folder, lite0, tmp_path, monkeypatch):
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="streams must be a positive integer"):
+            cache.extract_folder(lite0, folder, "head", tmp_path / "x.h5", progress=False, streams=bad)
+    monkeypatch.setattr(cache, "model_device", lambda m: torch.device("cuda", 0))
+    with pytest.raises(ValueError, match="streams=2 runs pipelines side by side on CPU cores"):
+        cache.extract_folder(lite0, folder, "head", tmp_path / "x.h5", progress=False, streams=2)
+    assert not (tmp_path / "x.h5").exists()
 
 
 def test_uint8_path_equals_preprocess(folder, lite0):

@@ -40,8 +40,10 @@ def test_extract_summary_and_rerun(folder, tmp_path, capsys):
 def test_options_reach_the_file(folder, tmp_path, capsys):
     out = tmp_path / "opts.h5"
     assert main(["extract", str(folder), "--out", str(out), "--layers", "block4,head", "--pool", "none",
-                 "--dtype", "float16", "--workers", "0", "--device", "cpu", "--no-progress"]) == 0
+                 "--dtype", "float16", "--workers", "0", "--streams", "1", "--device", "cpu", "--no-progress"]) == 0
     paths, feats = cache.load_features(out)
+    with h5py.File(out) as f:
+        assert f.attrs["streams"] == "1"
     assert len(paths) == 3 and feats["head"].shape == (3, 1280 * 7 * 7) and feats["block4"].dtype.name == "float16"
 
 
@@ -57,6 +59,7 @@ def test_speed_options_reach_the_file(folder, tmp_path, capsys):
     (["--batch-size", "0"], "--batch-size: must be a whole number of at least 1; got '0'"),
     (["--batch-size", "-3"], "--batch-size: must be a whole number of at least 1"),
     (["--workers", "-1"], "--workers: must be a whole number >= 0"),
+    (["--streams", "0"], "--streams: must be a whole number of at least 1"),
     (["--pool", "mean"], "invalid choice: 'mean'"),
     (["--dtype", "int8"], "invalid choice: 'int8'"),
 ])
