@@ -184,7 +184,7 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
     within float rounding). ``jpeg_on_device`` (baseline JPEGs decoded by nvJPEG, resized on the
     GPU) defaults to on CUDA.
     ``fast_decode`` (CPU decoding, opt-in): large JPEGs decoded at 1/2–1/8 scale by Pillow's
-    draft mode, sides still at least the crop size; features within cosine 0.99 of the exact decode
+    draft mode, sides still at least the resize size; features within cosine 0.99 of the exact decode
     (tested), for a fraction of the decoding time (``benchmarks/README.md``).
     ``streams`` (CPU only; default :func:`featlab.loader.default_streams`, 2 where there are
     2 cores or more): pipelines run side by side, each reading its own batch and running it
