@@ -172,7 +172,7 @@ def main() -> None:
     ap.add_argument("--layer", default=None, help="default: head (Lite0), layer4 (ResNet)")
     ap.add_argument("--n", type=int, default=64, help="JPEG files in the folder")
     ap.add_argument("--naive-n", type=int, default=None, help="files the naive loop reads (default: all, at most 512)")
-    ap.add_argument("--batch-size", type=int, default=None, help="default: extract_folder's (16 CPU, 256 GPU)")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: extract_folder's (256 GPU; 4 on a 2-core CPU)")
     ap.add_argument("--workers", type=int, default=None, help="decoding threads (default: featlab's)")
     ap.add_argument("--device", default=None, choices=["cpu", "cuda"], help="default: fl.device()")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="storage dtype")
@@ -193,11 +193,11 @@ def main() -> None:
 
     device = torch.device(args.device) if args.device else fl.device()
     on_cuda = device.type == "cuda"
-    batch_size = args.batch_size or (256 if on_cuda else 16)
     precision = args.precision or ("bfloat16" if on_cuda else "float32")
     channels_last = True if args.channels_last is None else args.channels_last
     workers = loader.default_workers(device) if args.workers is None else args.workers
     streams = loader.default_streams(device) if args.streams is None else args.streams
+    batch_size = args.batch_size or loader.default_batch_size(device, streams)
     layer = args.layer or ("head" if args.model == "efficientnet_lite0" else "layer4")
     torch.manual_seed(0)
     pretrained = not args.random_weights and args.model in fl.available_models()

@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--layers", default="head", help="comma-separated layer names or aliases")
     ex.add_argument("--pool", default="avg", choices=["avg", "max", "none"],
                     help="how maps become vectors (none = flattened)")
-    ex.add_argument("--batch-size", type=_positive_int, default=None, help="default: 256 on a GPU, 16 on a CPU")
+    ex.add_argument("--batch-size", type=_positive_int, default=None, help="default: 256 on a GPU; on a CPU 4 per torch thread of a stream (4 on 2 cores)")
     ex.add_argument("--workers", type=_workers, default=None,
                     help="decoding threads feeding one model (default: 8 beside a GPU, half the cores on a "
                          "CPU); not used with --streams above 1")

@@ -364,3 +364,14 @@ def test_a_jpeg_the_gpu_decoder_refuses_goes_to_pillow(folder, lite0, monkeypatc
     (batch,) = loader.load_batches(folder, paths, prep, 4, jpeg_on_device=True, workers=0)
     assert batch.paths == ["chelsea.jpg", "sub/coffee.jpg"] and list(batch.skipped) == ["broken.png"]
     assert torch.equal(batch.x, prep([folder / p for p in batch.paths]))
+
+
+def test_default_batch_size_is_four_per_thread_of_a_stream(monkeypatch):
+    monkeypatch.setattr(loader, "_cores", lambda: 2)
+    assert loader.default_streams("cpu") == 2 and loader.default_batch_size("cpu", 2) == 4
+    assert loader.default_batch_size("cpu", 1) == 8 and loader.default_batch_size("cuda") == 256
+    monkeypatch.setattr(loader, "_cores", lambda: 16)
+    assert loader.default_batch_size("cpu", 2) == 32
+    monkeypatch.setattr(loader, "_cores", lambda: 1)
+    assert loader.default_streams("cpu") == 1 and loader.default_batch_size("cpu", 1) == 4
+    assert loader.default_streams("cuda") == 1
