@@ -181,10 +181,10 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
     CPU; cosine > 0.9999 on the GPU). ``bfloat16`` on a CPU is opt-in: several times faster
     where the CPU has native bf16 (avx512_bf16, AMX; see benchmarks/README.md), slower where it
     does not; the tests check cosine > 0.99 to float32.
-    ``channels_last`` (NHWC layout) defaults to on: 1.7× the float32 forward pass of Lite0 at
-    batch 16 on a 2-core CPU, 1.4× bfloat16 on an H100 (``benchmarks/README.md``; features equal
-    within float rounding). ``jpeg_on_device`` (baseline JPEGs decoded by nvJPEG, resized on the
-    GPU) defaults to on CUDA.
+    ``channels_last`` (NHWC layout) defaults to on: on a 2-core CPU it gave the float32 forward
+    pass of Lite0 1.7× the speed of NCHW, on an H100 bfloat16 1.4× (``benchmarks/README.md``);
+    features equal within float rounding. ``jpeg_on_device`` (baseline JPEGs decoded by nvJPEG,
+    resized on the GPU) defaults to on CUDA.
     ``fast_decode`` (CPU decoding, opt-in): large JPEGs decoded at 1/2–1/8 scale by Pillow's
     draft mode, sides still at least the resize size; features within cosine 0.99 of the exact decode
     (tested), for a fraction of the decoding time (``benchmarks/README.md``).
