@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -229,6 +230,14 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
     workers = default_workers(device) if workers is None else workers
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
         raise ValueError(f"workers must be an integer >= 0 (0 = decode in this thread); got {workers!r}.")
+    replicas = [model]  # one copy of the model per extra stream
+    if streams > 1:
+        try:
+            replicas += [copy.deepcopy(model) for _ in range(streams - 1)]
+        except Exception as e:  # e.g. a model holding a lock or an open file
+            warnings.warn(f"{type(model).__name__} cannot be copied ({type(e).__name__}: {e}), so the "
+                          "pictures go through one stream (streams=1).", stacklevel=2)
+            replicas, streams = [model], 1
     model_name = getattr(model, "featlab_name", type(model).__name__)
     prep = preprocess_for(model)
     root = Path(folder)
@@ -275,8 +284,8 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
         with ExitStack() as stack:
             if channels_last:  # before inference_mode: the parameters stay normal tensors
                 stack.enter_context(_channels_last(model))
-            # one copy of the model per extra stream, made before inference_mode (normal tensors)
-            replicas = [model] + [copy.deepcopy(model) for _ in range(streams - 1)]
+                for copied in replicas[1:]:
+                    copied.to(memory_format=torch.channels_last)
             stack.enter_context(torch.inference_mode())
             if on_cuda:
                 stack.enter_context(torch.backends.cudnn.flags(

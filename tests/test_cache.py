@@ -279,6 +279,19 @@ def test_streams_give_the_same_features_and_leave_model_and_threads_as_they_were
         np.testing.assert_allclose(f["head"], feats["head"], rtol=1e-4, atol=1e-5)
 
 
+def test_a_model_that_cannot_be_copied_runs_one_stream(folder, lite0, tmp_path):
+    import threading
+    lite0.lock = threading.Lock()                     # deepcopy fails on a lock
+    try:
+        with pytest.warns(UserWarning, match="cannot be copied .*one stream"):
+            summary = cache.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False, streams=2)
+    finally:
+        del lite0.lock
+    assert summary["done"] == 7
+    with h5py.File(tmp_path / "a.h5") as f:
+        assert f.attrs["streams"] == "1"
+
+
 def test_bad_streams_are_refused(folder, lite0, tmp_path, monkeypatch):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="streams must be a positive integer"):
