@@ -138,7 +138,7 @@ def forward_streams_seconds(model, batches, layer, precision, channels_last, str
         if channels_last:
             stack.enter_context(cache._channels_last(model))
         replicas = [model] + [copy.deepcopy(model) for _ in range(streams - 1)]
-        threads = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) // streams)
+        threads = max(1, loader._cores() // streams)
         before = torch.get_num_threads()
 
         def run(k: int) -> None:

@@ -18,7 +18,8 @@ Speed (``benchmarks/extract_speed.py``, figures in ``benchmarks/README.md``): de
 on threads ahead of the model (:mod:`featlab.loader`), pixels travel as uint8 and are
 normalised on the device; the model runs channels_last. On CUDA it runs in bfloat16 autocast,
 baseline JPEGs are decoded on the GPU, and feature copies back overlap the next batch. On a
-CPU, one pipeline per pair of cores or so reads and runs its own batches (``streams``).
+CPU, two pipelines run side by side, each reading its own batches and running them through
+its own copy of the model on half the cores (``streams``).
 """
 from __future__ import annotations
 
@@ -138,8 +139,7 @@ def _append(f, values: dict[str, np.ndarray | list[str]], commit: str) -> None:
 @contextmanager
 def _channels_last(model: nn.Module):
     """Run ``model`` with channels_last weights (faster convolutions, measured on an H100 and a
-    2-core CPU), then put its
-    parameters back as they were."""
+    2-core CPU), then put its parameters back as they were."""
     weights = [p for p in model.parameters() if p.ndim == 4]
     if not weights or all(p.is_contiguous(memory_format=torch.channels_last) for p in weights):
         yield

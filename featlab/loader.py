@@ -61,7 +61,7 @@ def default_streams(device: torch.device | str) -> int:
 
 def default_batch_size(device: torch.device | str, streams: int = 1) -> int:
     """Pictures per forward pass: 256 on a GPU; on a CPU 4 per PyTorch thread of a stream (4 on
-    2 cores with 2 streams: fastest there, measured, with the working set in each core's cache)."""
+    2 cores with 2 streams: the fastest of 2, 4, 8 and 16 there, ``benchmarks/README.md``)."""
     if torch.device(device).type == "cuda":
         return 256
     return 4 * max(1, _cores() // streams)
