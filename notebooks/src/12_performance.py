@@ -300,11 +300,11 @@ print(f"{len(files)} JPEG files, {kb:.0f} kB on average")
 # %% [markdown]
 # ## 6. Where the time goes in one extraction
 #
-# Take a batch of 8 files and time each stage on its own, one after the other (Pillow's stages on one
+# Take a batch of 4 files and time each stage on its own, one after the other (Pillow's stages on one
 # thread, the forward pass with PyTorch's threads):
 # **read** the bytes, **decode** the JPEG, **resize** (the short side to 256, bicubic, as the
 # weights expect) and centre-**crop**, stack and **normalise**, the **forward** pass to the pooled
-# `head` on the device, and **write** the (8, 1280) vectors to an HDF5 file.
+# `head` on the device, and **write** the (4, 1280) vectors to an HDF5 file.
 
 # %%
 def read(path):
@@ -330,7 +330,7 @@ def normalise(u8):
     return (u8.float() / 255 - MEAN) / STD
 
 
-batch_files = files[:8]
+batch_files = files[:4]
 datas = [read(f) for f in batch_files]
 imgs = [decode_bytes(d) for d in datas]
 u8s = [resize_crop(im) for im in imgs]
@@ -367,7 +367,7 @@ print(f"slowest stage: {slowest}. One after the other: {1 / total:.1f} img/s. "
       f"{1 / (1 - p_fwd):.2f}× (Amdahl), a model twice as fast {1 / ((1 - p_fwd) + p_fwd / 2):.2f}×.")
 plt.figure(figsize=(6, 2.8))
 plt.barh(list(per_image)[::-1], [1000 * v for v in per_image.values()][::-1], color="tab:blue")
-plt.xlabel("ms per image (batch of 8)"); plt.title(f"one extraction, {DEV.type}")
+plt.xlabel("ms per image (batch of 4)"); plt.title(f"one extraction, {DEV.type}")
 plt.tight_layout()
 
 # %% [markdown]
@@ -421,7 +421,7 @@ def load_one(path):
     return resize_crop_box(decode_bytes(read(path)))     # file -> (3, 224, 224) uint8, as featlab
 
 
-def sequential(paths, batch_size=8):
+def sequential(paths, batch_size=4):
     out = []
     for i in range(0, len(paths), batch_size):
         u8 = torch.stack([load_one(p) for p in paths[i:i + batch_size]])
@@ -429,7 +429,7 @@ def sequential(paths, batch_size=8):
     return torch.cat(out)
 
 
-def two_stage(paths, batch_size=8, threads=1):
+def two_stage(paths, batch_size=4, threads=1):
     batches = [paths[i:i + batch_size] for i in range(0, len(paths), batch_size)]
     out = []
     with ThreadPoolExecutor(threads) as pool:
@@ -442,7 +442,7 @@ def two_stage(paths, batch_size=8, threads=1):
     return torch.cat(out)
 
 
-def per_core(paths, batch_size=8, streams=2):
+def per_core(paths, batch_size=4, streams=2):
     batches = [paths[i:i + batch_size] for i in range(0, len(paths), batch_size)]
     copies = [model] + [copy.deepcopy(model) for _ in range(streams - 1)]    # one model per stream
 
@@ -462,7 +462,7 @@ def per_core(paths, batch_size=8, streams=2):
 def featlab_extract(out_name, **kw):
     path = tmp / out_name
     path.unlink(missing_ok=True)
-    fl.cache.extract_folder(model, folder, "head", path, batch_size=8, progress=False, **kw)
+    fl.cache.extract_folder(model, folder, "head", path, batch_size=4, progress=False, **kw)
     paths, feats = fl.cache.load_features(path)
     assert paths == rels                             # the same files, in the same (sorted) order
     return torch.from_numpy(feats["head"])
@@ -485,8 +485,8 @@ print(f"{tuple(f_fl.shape)} features: two-stage = per core = sequential = fl.cac
       f"(lowest cosine above 0.9999: {cos > 0.9999})")
 
 # %% [markdown]
-# Now the speed, all on the same files and batch size, alternating the variants so that each sees
-# the same load. featlab's `extract_folder` adds what a real run needs: skipped unreadable files,
+# Now the speed, all on the same files and batch size (4: six batches, three per stream), alternating
+# the variants so that each sees the same load. featlab's `extract_folder` adds what a real run needs: skipped unreadable files,
 # resumable HDF5 writing, uint8 transfer to the device. It runs once like the code above (float32,
 # NCHW: like with like) and once with its defaults, which add `channels_last` (section 3) and, on a
 # GPU, bfloat16 and nvJPEG decoding.
