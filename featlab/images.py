@@ -240,12 +240,16 @@ class Preprocess:
         return torch.from_numpy(np.asarray(img)[top:top + self.crop].copy()).permute(2, 0, 1)
 
     def image_to_tensor(self, image: ImageLike) -> torch.Tensor:
-        """One picture -> (3, crop, crop) float tensor, normalised (:meth:`to_uint8`, then
-        ``(x / 255 - mean) / std``)."""
-        x = self.to_uint8(image).float().div_(255.0)
-        mean = torch.tensor(self.mean).view(-1, 1, 1)
-        std = torch.tensor(self.std).view(-1, 1, 1)
-        return x.sub_(mean).div_(std)
+        """One picture -> (3, crop, crop) float tensor: :meth:`to_uint8`, then :meth:`normalize`."""
+        return self.normalize(self.to_uint8(image)[None])[0]
+
+    def normalize(self, x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+        """(N, 3, H, W) uint8 -> float32 ``(x / 255 - mean) / std`` on x's device."""
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)  # cheaper on uint8 than on float
+        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+        return x.float().div_(255.0).sub_(mean).div_(std)
 
     def __call__(self, images: ImageLike | Sequence[ImageLike]) -> torch.Tensor:
         """Picture or list of pictures -> (N, 3, crop, crop)."""

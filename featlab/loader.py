@@ -87,12 +87,8 @@ def to_uint8(image: ImageLike, prep: Preprocess, fast_decode: bool = False) -> t
 
 
 def normalize(x: torch.Tensor, prep: Preprocess, channels_last: bool = False) -> torch.Tensor:
-    """(N, 3, H, W) uint8 -> float32 ``(x / 255 - mean) / std`` on x's device (as ``prep`` does)."""
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)  # cheaper on uint8 than on float
-    mean = torch.tensor(prep.mean, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(prep.std, device=x.device).view(1, -1, 1, 1)
-    return x.float().div_(255.0).sub_(mean).div_(std)
+    """(N, 3, H, W) uint8 -> float32 ``(x / 255 - mean) / std`` on x's device: :meth:`Preprocess.normalize`."""
+    return prep.normalize(x, channels_last)
 
 
 # --- JPEG files for the GPU ----------------------------------------------------------------
