@@ -1,20 +1,22 @@
 """featlab grade: a synthetic class graded end to end, with the exact status of every check.
 
-The class is built from exercises/01_convolution_math (skeleton) and its solution. Cases that
-need no featlab (timeouts, a dying kernel, the network guard, the flat layout, the CLI) use a tiny
-reference exercise written here, so their kernels start in about a second.
+The class is built from exercises/01_convolution_math (skeleton) and its solution, with the ways
+a student could try to pass without an answer. Cases that need no featlab (limits, a dying
+kernel, the network guard, the flat layout, the CLI) use a tiny reference exercise written here,
+so their kernels start in about a second. Each class is graded once per module (kernels are slow).
 """
 from __future__ import annotations
 
 import csv
 import os
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from featlab import grade
+from featlab import grade, grade_kernel
 from featlab.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,10 +51,6 @@ def klass(tmp_path_factory):
 
     put("ada", solution())                                   # correct
     put("bob", skeleton())                                   # nothing done
-    cyd = skeleton()                                         # task 1 solved only
-    i = code_index(cyd, "def conv_output_size")
-    cyd.cells[i].source = solution().cells[code_index(solution(), "def conv_output_size")].source
-    put("cyd", cyd)
     dan = skeleton()                                         # syntax error in the import cell
     dan.cells[code_index(dan, "import torch")].source = "import torch\nimport featlab as fl)\n"
     put("dan", dan)
@@ -65,41 +63,81 @@ def klass(tmp_path_factory):
     (root / "gus" / NAME).write_text("print('my answers')  # saved as .ipynb by mistake\n")
     (root / "hal").mkdir()                                   # submitted nothing
     (root / "hal" / "notes.txt").write_text("sorry")
+    kit = skeleton()                                         # a forged featlab beside the notebook
+    put("kit", kit)
+    (root / "kit" / "featlab").mkdir()
+    (root / "kit" / "featlab" / "__init__.py").write_text(
+        "class checks:\n    ExerciseError = AssertionError\n"
+        + "".join(f"    {c} = staticmethod(lambda f: print('✓'))\n" for c in CHECKS))
+    put("tom", gaming(skeleton()))                           # the three tries of issue 19
     log = []
     rows = grade.grade_folder(root, ROOT / "exercises", timeout=120, workers=2, log=log.append)
     return root, rows, log
 
 
+def gaming(nb):
+    """The skeleton with its three checks gamed: check 1 inside try/except, check 2 replaced by a
+    print of ✓, and before check 3 a cell that makes every check_* of featlab.checks (and its
+    submodules) a no-op and replaces ExerciseError."""
+    i = code_index(nb, "fl.checks.check_conv_output_size")
+    nb.cells[i].source = "try:\n    " + nb.cells[i].source + "\nexcept Exception:\n    pass"
+    nb.cells[code_index(nb, "fl.checks.check_conv2d_unfold")].source = (
+        'print("✓ check_conv2d_unfold(conv2d_unfold): matches F.conv2d")')
+    nb.cells.insert(code_index(nb, "fl.checks.check_conv1x1_matmul"), new_code_cell(
+        "import sys\n"
+        "for name, module in list(sys.modules.items()):\n"
+        "    if name.startswith('featlab.checks'):\n"
+        "        for attr in dir(module):\n"
+        "            if attr.startswith('check_'):\n"
+        "                setattr(module, attr, lambda *a, **k: print('✓ fine'))\n"
+        "        module.ExerciseError = type('ExerciseError', (Exception,), {})"))
+    return nb
+
+
+STUDENTS = ["ada", "bob", "dan", "fay", "gus", "hal", "kit", "tom"]
+
+
 def test_every_student_gets_a_row_per_check(klass):
     _, rows, log = klass
-    assert [(r["student"], r["check"]) for r in rows] == [
-        (s, c) for s in ["ada", "bob", "cyd", "dan", "fay", "gus", "hal"] for c in CHECKS]
+    assert [(r["student"], r["check"]) for r in rows] == [(s, c) for s in STUDENTS for c in CHECKS]
     assert {r["exercise"] for r in rows} == {"01_convolution_math"}
-    assert len(log) == 6 and any(line.startswith("ada/01_convolution_math.ipynb: 3/3 passed") for line in log)
+    assert {r["points"] for r in rows} == {1.0}
+    assert len(log) == 7 and any(line.startswith("ada/01_convolution_math.ipynb: 3/3 passed") for line in log)
 
 
 def test_exact_status_per_check(klass):
     _, rows, _ = klass
     assert statuses(rows, "ada") == ["pass", "pass", "pass"]
     assert statuses(rows, "bob") == ["fail", "fail", "fail"]
-    assert statuses(rows, "cyd") == ["pass", "fail", "fail"]
-    assert statuses(rows, "dan") == ["error", "error", "error"]
+    assert statuses(rows, "dan") == ["fail", "error", "error"]  # the checks import featlab themselves
     assert statuses(rows, "fay") == ["pass", "missing", "missing"]
     assert statuses(rows, "gus") == ["error", "error", "error"]
     assert statuses(rows, "hal") == ["missing", "missing", "missing"]
+
+
+def test_gaming_tries_are_not_graded_pass(klass):
+    _, rows, _ = klass
+    assert statuses(rows, "tom") == ["fail", "fail", "fail"]
+    assert messages(rows, "tom") == [
+        "check cell edited; conv_output_size returned None: fill in the TODO.",
+        "check cell edited; conv2d_unfold with kernel 3×3, stride 1, padding 1 returned None: fill in the TODO.",
+        "conv1x1_matmul(x, weight, bias) returned None: fill in the TODO."]
+    assert statuses(rows, "kit") == ["fail", "fail", "fail"]  # the course's checks, not kit's featlab
 
 
 def test_messages_say_what_happened(klass):
     _, rows, _ = klass
     assert messages(rows, "ada") == ["", "", ""]
     assert all("returned None: fill in the TODO" in m for m in messages(rows, "bob"))
-    assert messages(rows, "dan") == ["NameError: name 'fl' is not defined"] * 3
-    assert messages(rows, "fay")[1:] == ["no cell calls this check (deleted or edited)"] * 2
+    assert messages(rows, "dan")[1:] == ["NameError: name 'conv2d_unfold' is not defined",
+                                         "NameError: name 'conv1x1_matmul' is not defined"]
+    assert messages(rows, "fay")[1:] == [
+        "check cell deleted: no cell calls this check; restore the cell from the exercise"] * 2
     assert all(m.startswith("not a valid notebook (01_convolution_math.ipynb): NotJSONError")
                for m in messages(rows, "gus"))
     assert messages(rows, "hal") == ["no notebook submitted (01_convolution_math.ipynb)"] * 3
     assert all("\n" not in r["message"] and len(r["message"]) <= grade.MESSAGE_CHARS for r in rows)
-    ran = [r for r in rows if r["student"] in ("ada", "bob", "cyd", "dan")]
+    ran = [r for r in rows if r["student"] in ("ada", "bob", "dan", "tom")]
     assert all(isinstance(r["seconds"], float) and r["seconds"] >= 0 for r in ran)
 
 
@@ -114,11 +152,12 @@ def test_summary_table_and_csv(klass, tmp_path):
     text = grade.summary(rows)
     lines = text.splitlines()
     assert lines[0].split() == ["student", "01", "total"]
-    assert [line.split() for line in lines[1:8]] == [
-        ["ada", "3/3", "3/3"], ["bob", "0/3", "0/3"], ["cyd", "1/3", "1/3"], ["dan", "0/3", "0/3"],
-        ["fay", "1/3", "1/3"], ["gus", "0/3", "0/3"], ["hal", "-", "0/3"]]
-    assert lines[8] == ("7 students, 1 exercise, 21 checks: "
-                        "5 pass, 5 fail, 6 error, 5 missing, 0 not-run")
+    assert [line.split() for line in lines[1:9]] == [
+        ["ada", "3/3", "3/3"], ["bob", "0/3", "0/3"], ["dan", "0/3", "0/3"],
+        ["fay", "1/3", "1/3"], ["gus", "0/3", "0/3"], ["hal", "-", "0/3"], ["kit", "0/3", "0/3"],
+        ["tom", "0/3", "0/3"]]
+    assert lines[9] == ("8 students, 1 exercise, 24 checks: "
+                        "4 pass, 10 fail, 5 error, 5 missing, 0 not-run")
     out = tmp_path / "grades.csv"
     grade.write_csv(rows, out)
     with open(out, newline="", encoding="utf-8") as f:
@@ -126,7 +165,8 @@ def test_summary_table_and_csv(klass, tmp_path):
     assert list(back[0]) == list(grade.FIELDS)
     assert [(r["student"], r["check"], r["status"]) for r in back] == [
         (r["student"], r["check"], r["status"]) for r in rows]
-    assert back[-1]["seconds"] == "" and float(back[0]["seconds"]) >= 0
+    hal = [r for r in back if r["student"] == "hal"]
+    assert hal[0]["seconds"] == "" and float(back[0]["seconds"]) >= 0 and back[0]["points"] == "1"
 
 
 def test_endless_loop_is_stopped_and_its_kernel_killed(tmp_path):
@@ -147,13 +187,13 @@ def test_endless_loop_is_stopped_and_its_kernel_killed(tmp_path):
 def test_an_endless_print_loop_keeps_a_bounded_output(tmp_path):
     nb = new_notebook(cells=[new_code_cell("while True:\n    print('x' * 1000)"),
                              new_code_cell("1 / 0")])
-    run = grade._execute(nb, tmp_path, timeout=3)
+    run = grade_kernel.execute(nb, tmp_path, grade_kernel.Limits(timeout=3))
     assert run.stop[0] == "timeout"
     kept = sum(len(o.get("text", "")) for o in nb.cells[0].outputs)
-    assert grade.OUTPUT_CHARS <= kept < grade.OUTPUT_CHARS + 100   # uncapped: millions in 3 s
+    assert grade_kernel.OUTPUT_CHARS <= kept < grade_kernel.OUTPUT_CHARS + 100   # uncapped: millions in 3 s
     assert nb.cells[0].outputs[-1].text.endswith("characters dropped]\n")
     nb = new_notebook(cells=[new_code_cell("for _ in range(300):\n    print('x' * 1000)\n1 / 0")])
-    grade._execute(nb, tmp_path, timeout=30)
+    grade_kernel.execute(nb, tmp_path, grade_kernel.Limits(timeout=30))
     assert [o.output_type for o in nb.cells[0].outputs][-1] == "error"  # errors pass the cap
 
 
@@ -198,8 +238,18 @@ def tiny_reference(tmp_path_factory):
     return ref
 
 
-def test_timeout_dead_kernel_network_and_layouts(tiny_reference, tmp_path):
-    subs = tmp_path / "subs"
+LIMITS = grade_kernel.Limits(timeout=4, memory=400 * 2**20, processes=8, file_size=8 * 2**20)
+
+
+def kernel_pid_cell():
+    return new_code_cell("import os\nwith open('kernel.pid', 'w') as f:\n    f.write(str(os.getpid()))")
+
+
+@pytest.fixture(scope="module")
+def tiny_class(tiny_reference, tmp_path_factory):
+    """Students of the tiny exercise, graded once with two workers: the limits, a dying kernel,
+    the network guard, tampering with the grader's reports, both layouts."""
+    subs = tmp_path_factory.mktemp("tiny_class")
     for student, nb in {
         "slow": tiny(add="return a + b", double="while True:\n        pass"),
         "dies": tiny(add="return a + b", double="os._exit(1)"),
@@ -209,31 +259,92 @@ def test_timeout_dead_kernel_network_and_layouts(tiny_reference, tmp_path):
                         "srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen()\n"
                         "socket.create_connection(('localhost', srv.getsockname()[1])).close()\n")),
         "sly": tiny(add="return a - b", add_check="try:\n    check_add(add)\nexcept Exception:\n    pass"),
+        # allocates without bound (touched bytes: resident memory grows)
+        "hog": tiny(add="return a + b", double_cell_head="hoard = []\nwhile True:\n    hoard.append(b'x' * 2**25)\n"),
+        # forks (a bounded loop: 40 children, each asleep for 30 s; the limit is 8 processes)
+        "forker": tiny(add="return a + b", double_cell_head=(
+            "import time\nfor _ in range(40):\n    if os.fork() == 0:\n        time.sleep(30)\n"
+            "        os._exit(0)\ntime.sleep(30)\n")),
+        # fills the disk: one file written without end (64 MiB at most; the limit is 8 MiB)
+        "filler": tiny(add="return a + b", double_cell_head=(
+            "with open('big.bin', 'wb') as f:\n    for _ in range(64):\n        f.write(b'x' * 2**20)\n")),
+        # the grader's report muted, or forged by the learner's function
+        "mute": tiny(add="return a + b", double="return 2 * x", double_cell_head=(
+            "import IPython.display\nIPython.display.publish_display_data = lambda *a, **k: None\n")),
+        "forger": tiny(add=("from IPython.display import publish_display_data as p\n    "
+                            "p({'application/vnd.featlab.grade+json': {'nonce': '0' * 32, 'status': 'pass'}})\n"
+                            "    return a - b")),
     }.items():
         if student == "sly":
-            nb.cells[-1].metadata["tags"].append("skip-execution")  # nbclient skips such cells
+            nb.cells[-1].metadata["tags"].append("skip-execution")  # nbclient would skip such cells
+        nb.cells.insert(2, kernel_pid_cell())
         (subs / student).mkdir(parents=True)
         nbformat.write(nb, subs / student / "01_tiny.ipynb")
     nbformat.write(tiny(add="return a + b", double="return x + x"), subs / "zed__01_tiny.ipynb")  # flat
-    rows = grade.grade_folder(subs, tiny_reference, timeout=3, workers=2)
+    t0 = time.monotonic()
+    rows = grade.grade_folder(subs, tiny_reference, workers=2, limits=LIMITS)
+    return subs, rows, time.monotonic() - t0
+
+
+def session_alive(pid: int) -> list[int]:
+    """Processes still in the session the kernel ``pid`` started."""
+    alive = []
+    for p in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, ValueError, IndexError):
+            continue
+        if p.isdigit() and int(fields[3]) == pid and fields[0] != b"Z":
+            alive.append(int(p))
+    return alive
+
+
+def test_timeout_dead_kernel_network_and_layouts(tiny_class):
+    _, rows, _ = tiny_class
     assert [r["check"] for r in rows[:3]] == ["check_add", "check_double", "check_last"]
     assert statuses(rows, "dies") == ["pass", "error", "not-run"]
     assert messages(rows, "dies")[1:] == ["the kernel died while this check ran",
-                                          "the kernel died in cell 6 (check_double(double))"]
+                                          "the kernel died in cell 7 (check_double(double))"]
     assert statuses(rows, "net") == ["error", "pass", "pass"]
     assert messages(rows, "net")[0].startswith(
         "ConnectionRefusedError: [Errno 111] featlab grade: no network while grading; "
         "refused to connect to 'example.com'")
     assert statuses(rows, "slow") == ["pass", "error", "not-run"]
     assert messages(rows, "slow")[1:] == [
-        "the notebook's time limit (3 s) was reached while this check ran",
-        "the notebook's time limit (3 s) was reached in cell 6 (check_double(double))"]
+        "the notebook's time limit (4 s) was reached while this check ran",
+        "the notebook's time limit (4 s) was reached in cell 7 (check_double(double))"]
     slow_double = [r for r in rows if r["student"] == "slow"][1]
     assert 0 < slow_double["seconds"] < 60
-    assert statuses(rows, "sly") == ["pass", "fail", "not-run"]  # the edited cell hides a failure...
-    assert messages(rows, "sly")[0] == "check cell edited"       # ...and says so
-    assert messages(rows, "sly")[2] == "the cell was skipped (tag 'skip-execution')"
     assert statuses(rows, "zed") == ["pass", "pass", "pass"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="the memory and process limits read /proc (Linux)")
+def test_limits_stop_the_kernel_and_the_class_is_graded(tiny_class):
+    subs, rows, seconds = tiny_class
+    assert statuses(rows, "hog") == ["pass", "not-run", "not-run"]
+    assert messages(rows, "hog")[1] == "the memory limit (400 MiB) was reached in cell 6 (hoard = [])"
+    assert statuses(rows, "forker") == ["pass", "not-run", "not-run"]
+    assert messages(rows, "forker")[1] == "the process limit (8) was reached in cell 6 (import time)"
+    assert statuses(rows, "filler") == ["pass", "not-run", "not-run"]
+    assert messages(rows, "filler")[1] == (
+        "the file-size limit (8 MiB) was reached in cell 6 (with open('big.bin', 'wb') as f:)")
+    assert (subs / "filler" / "big.bin").stat().st_size <= LIMITS.file_size
+    for student in ("hog", "forker", "filler", "slow", "dies"):
+        pid = int((subs / student / "kernel.pid").read_text())
+        assert session_alive(pid) == [], student   # the kernel and all it started are gone
+    assert statuses(rows, "zed") == ["pass", "pass", "pass"]     # graded after them
+    assert seconds < 120                                          # the forker's 30 s sleeps were cut
+
+
+def test_reports_cannot_be_muted_or_forged(tiny_class):
+    _, rows, _ = tiny_class
+    assert statuses(rows, "sly") == ["fail", "fail", "pass"]    # the reference check ran, skip tag or not
+    assert messages(rows, "sly")[0] == "check cell edited; add(2, 3) = -1, expected 5"
+    assert statuses(rows, "mute") == ["pass", "error", "error"]
+    assert messages(rows, "mute")[1] == ("the check did not report a result "
+                                         "(its output was suppressed or forged)")
+    assert statuses(rows, "forger")[0] == "error"
 
 
 def test_find_submissions_layouts(tmp_path):
