@@ -425,3 +425,36 @@ def summary(rows: list[dict], seconds: float | None = None) -> str:
     out.write(f"{_n(len(students), 'student')}, {_n(len(exercises), 'exercise')}, {_n(len(rows), 'check')}: "
               + ", ".join(f"{counts[s]} {s}" for s in STATUSES) + took + "\n")
     return out.getvalue()
+
+
+def write_example(folder: str | Path) -> Path:
+    """A small class of exercise 01 in ``folder/submissions`` (for trying ``featlab grade``):
+    ``ada`` the solution, ``bob`` the untouched exercise, ``cyd`` task 1 solved, ``tom`` task 1
+    solved with the next check cell wrapped in ``try/except``. Returns the submissions folder."""
+    nbformat = _nbformat()
+    name = "01_convolution_math.ipynb"
+    exercise, solution = REFERENCE_DIR / name, REFERENCE_DIR / "solutions" / name
+    if not (exercise.exists() and solution.exists()):
+        raise ValueError(f"the course's exercise 01 is not here ({exercise}); --example needs a "
+                         "checkout of the course (git clone), not an installed featlab.")
+    subs = Path(folder) / "submissions"
+    if subs.exists():
+        raise ValueError(f"{subs} exists already; give --example a new folder.")
+    sol = nbformat.read(str(solution), as_version=4)
+
+    def solved_task1():
+        nb = nbformat.read(str(exercise), as_version=4)
+        code = lambda book, start: next(c for c in book.cells  # noqa: E731
+                                        if c.cell_type == "code" and c.source.startswith(start))
+        code(nb, "def conv_output_size").source = code(sol, "def conv_output_size").source
+        return nb, code
+
+    cyd, _ = solved_task1()
+    tom, code = solved_task1()
+    cell = code(tom, "fl.checks.check_conv2d_unfold")
+    cell.source = "try:\n    " + cell.source + "\nexcept Exception:\n    pass  # edited: never graded pass"
+    for student, nb in {"ada": sol, "bob": nbformat.read(str(exercise), as_version=4),
+                        "cyd": cyd, "tom": tom}.items():
+        (subs / student).mkdir(parents=True)
+        nbformat.write(nb, str(subs / student / name))
+    return subs

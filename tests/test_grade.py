@@ -8,7 +8,9 @@ so their kernels start in about a second. Each class is graded once per module (
 from __future__ import annotations
 
 import csv
+import html
 import os
+import re
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from featlab import grade, grade_kernel
+from featlab import grade, grade_kernel, grade_report
 from featlab.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +65,9 @@ def klass(tmp_path_factory):
     (root / "gus" / NAME).write_text("print('my answers')  # saved as .ipynb by mistake\n")
     (root / "hal").mkdir()                                   # submitted nothing
     (root / "hal" / "notes.txt").write_text("sorry")
-    kit = skeleton()                                         # a forged featlab beside the notebook
+    kit = skeleton()                                         # a forged featlab beside the notebook,
+    i = code_index(kit, "import torch")                      # imported first
+    kit.cells[i].source = "import os, sys\nsys.path.insert(0, os.getcwd())\n" + kit.cells[i].source
     put("kit", kit)
     (root / "kit" / "featlab").mkdir()
     (root / "kit" / "featlab" / "__init__.py").write_text(
@@ -386,8 +390,8 @@ def test_cli_grade(tiny_reference, tmp_path, capsys):
     (subs / "lou").mkdir()
     (subs / "lou" / "01_tiny.ipynb").write_bytes(b"\x00\x01 not json")
     out = tmp_path / "grades.csv"
-    assert main(["grade", str(subs), "--out", str(out), "--timeout", "30",
-                 "--reference", str(tiny_reference)]) == 0
+    assert main(["grade", str(subs), "--out", str(out), "--timeout", "30", "--memory", "1G",
+                 "--processes", "16", "--file-size", "64M", "--reference", str(tiny_reference)]) == 0
     printed = capsys.readouterr()
     lines = printed.out.strip().splitlines()
     assert [line.split() for line in lines[:3]] == [["student", "01", "total"], ["kim", "3/3", "3/3"],
@@ -395,8 +399,112 @@ def test_cli_grade(tiny_reference, tmp_path, capsys):
     assert lines[3].startswith(
         "2 students, 1 exercise, 6 checks: 3 pass, 0 fail, 3 error, 0 missing, 0 not-run, ")
     assert lines[4] == f"wrote {out}"
+    report = tmp_path / "grades-report"
+    assert lines[5].startswith(f"wrote {report / 'feedback'}/")
+    assert sorted(p.name for p in (report / "feedback").iterdir()) == ["kim.html", "lou.html"]
+    assert (report / "totals.csv").read_text().splitlines() == [
+        "student,01_tiny,total,possible", "kim,3,3,3", "lou,0,0,3"]
     assert "kim/01_tiny.ipynb: 3/3 passed" in printed.err
     with open(out, newline="", encoding="utf-8") as f:
         assert [r["status"] for r in csv.DictReader(f)] == ["pass"] * 3 + ["error"] * 3
     assert main(["grade", str(tmp_path / "nowhere"), "--reference", str(tiny_reference)]) == 2
     assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["grade", str(subs), "--memory", "lots"])
+    assert "--memory must be a positive size such as 512M or 4G; got 'lots'" in capsys.readouterr().err
+
+
+def test_cli_grade_help_and_example(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["grade", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--memory", "--processes", "--file-size", "--report", "--example", "--workers"):
+        assert option in text
+    assert "featlab grade --example demo" in text and "summary.html" in text
+    assert main(["grade", "--example", str(tmp_path / "demo")]) == 0
+    subs = tmp_path / "demo" / "submissions"
+    assert sorted(p.name for p in subs.iterdir()) == ["ada", "bob", "cyd", "tom"]
+    assert grade.find_submissions(subs, ["01_convolution_math"])["tom"]
+    assert main(["grade", "--example", str(tmp_path / "demo")]) == 2     # never overwrites
+    assert "exists already" in capsys.readouterr().err
+
+
+# --- reports: feedback pages, totals, the class summary (rows made here, no kernel) ---------------
+
+def row(student, check, status, message="", points=1.0, exercise="01_tiny"):
+    return {"student": student, "exercise": exercise, "check": check, "status": status,
+            "points": points, "message": message, "seconds": None}
+
+
+SYNTHETIC = [  # 4 students x 3 checks; check_b fails most, with one message twice
+    row("amy", "check_a", "pass"), row("amy", "check_b", "fail", "b is off by one", 2.0),
+    row("amy", "check_c", "pass"),
+    row("ben", "check_a", "pass"), row("ben", "check_b", "fail", "b is off by one", 2.0),
+    row("ben", "check_c", "error", "NameError: name 'c' is not defined"),
+    row("cat", "check_a", "fail", "a is None"), row("cat", "check_b", "fail", "b has the wrong shape", 2.0),
+    row("cat", "check_c", "pass"),
+    row("dan", "check_a", "pass"), row("dan", "check_b", "pass", "", 2.0), row("dan", "check_c", "pass"),
+]
+
+
+def test_reference_points_and_sections(tmp_path):
+    nb = new_notebook(cells=[
+        new_markdown_cell("# Exercise\n## Task 1 — sums"), new_code_cell("check_a(f)", metadata={"tags": ["check"]}),
+        new_markdown_cell("## Task 2 — products"),
+        new_code_cell("check_b(g)", metadata={"tags": ["check"], "points": 2}),
+        new_code_cell("check_a(f)  # again", metadata={"tags": ["check"]})])   # a repeat: not a new check
+    nbformat.write(nb, tmp_path / "01_tiny.ipynb")
+    checks = grade.reference_checks(tmp_path / "01_tiny.ipynb")
+    assert [(c.names, c.points, c.section) for c in checks] == [
+        (("check_a",), 1.0, "Task 1 — sums"), (("check_b",), 2.0, "Task 2 — products")]
+    nb.cells[3].metadata["points"] = "two"
+    nbformat.write(nb, tmp_path / "01_tiny.ipynb")
+    with pytest.raises(ValueError, match="points='two'; give a number >= 0"):
+        grade.reference_checks(tmp_path / "01_tiny.ipynb")
+
+
+def test_totals_csv(tmp_path):
+    grade_report.write_totals(SYNTHETIC + [row("amy", "check_z", "pass", exercise="02_other")],
+                              tmp_path / "totals.csv")
+    with open(tmp_path / "totals.csv", newline="", encoding="utf-8") as f:
+        back = list(csv.reader(f))
+    assert back == [["student", "01_tiny", "02_other", "total", "possible"],
+                    ["amy", "2", "1", "3", "5"], ["ben", "1", "0", "1", "4"],
+                    ["cat", "1", "0", "1", "4"], ["dan", "4", "0", "4", "4"]]
+
+
+def test_class_summary_counts_chart_and_messages(tmp_path):
+    checks = grade_report.failing_checks(SYNTHETIC)
+    assert [(c["check"], c["failed"]) for c in checks] == [("check_b", 3), ("check_a", 1), ("check_c", 1)]
+    assert checks[0]["counts"] == {"pass": 1, "fail": 3, "error": 0, "missing": 0, "not-run": 0}
+    assert checks[0]["messages"] == [("b is off by one", 2), ("b has the wrong shape", 1)]
+    page, png = grade_report.write_summary(SYNTHETIC, tmp_path)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    text = page.read_text(encoding="utf-8")
+    body = [re.sub(r"<[^>]+>", " ", tr).split() for tr in re.findall(r"<tr>(.*?)</tr>", text)]
+    assert body[0][:8] == ["exercise", "check", "not", "passed", "pass", "fail", "error", "missing"]
+    assert [b[:8] for b in body[1:]] == [["01_tiny", "check_b", "3", "1", "3", "0", "0", "0"],
+                                         ["01_tiny", "check_a", "1", "3", "1", "0", "0", "0"],
+                                         ["01_tiny", "check_c", "1", "3", "0", "1", "0", "0"]]
+    assert "2 × b is off by one" in text and 'src="summary.png"' in text
+
+
+def test_feedback_pages_of_the_class(klass, tmp_path):
+    _, rows, _ = klass
+    grade_report.write_reports(rows, tmp_path, ROOT / "exercises")
+    pages = sorted(p.stem for p in (tmp_path / "feedback").iterdir())
+    assert pages == STUDENTS
+    text = (tmp_path / "feedback" / "tom.html").read_text(encoding="utf-8")
+    assert "<b>0 of 3 points</b>: 0 of 3 checks passed." in text
+    cells = [[html.unescape(re.sub(r"<[^>]+>", "", td)) for td in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
+             for tr in re.findall(r"<tr>(.*?)</tr>", text)[1:]]
+    assert [c[1:4] for c in cells] == [[c, "fail", "0 / 1"] for c in CHECKS]
+    assert cells[1][5] == ("Re-read “Task 2 — convolution as im2col + one matrix product” in "
+                           "exercises/01_convolution_math.ipynb; fix your function until its check cell prints ✓.")
+    fay = (tmp_path / "feedback" / "fay.html").read_text(encoding="utf-8")
+    assert fay.count("Restore the check cell of “Task") == 2 and "https://" not in fay  # offline
+    hal = html.unescape((tmp_path / "feedback" / "hal.html").read_text(encoding="utf-8"))
+    assert "Submit 01_convolution_math.ipynb" in hal
+    with open(tmp_path / "totals.csv", newline="", encoding="utf-8") as f:
+        totals = {r["student"]: (r["total"], r["possible"]) for r in csv.DictReader(f)}
+    assert totals["ada"] == ("3", "3") and totals["tom"] == ("0", "3") and totals["fay"] == ("1", "3")
