@@ -145,13 +145,14 @@ del _featlab_grade_guard
 # The earlier modules are put back afterwards, so the rest of the notebook sees what it had.
 _CHECK_TEMPLATE = '''\
 def _featlab_grade_check(nonce, source, imports, root):
-    import importlib.machinery as machinery, os, sys
+    # builtins through the module: a global named exec, dict, ... in the notebook cannot stand in
+    import builtins as B, importlib.machinery as machinery, os, sys
     from IPython.display import publish_display_data
     mine = lambda name: name == "featlab" or name.startswith("featlab.")
-    saved = {k: v for k, v in list(sys.modules.items()) if imports and mine(k)}
+    saved = B.dict((k, v) for k, v in B.list(sys.modules.items()) if imports and mine(k))
 
     class Finder:
-        @staticmethod
+        @B.staticmethod
         def find_spec(name, path=None, target=None):
             if not mine(name):
                 return None
@@ -164,13 +165,13 @@ def _featlab_grade_check(nonce, source, imports, root):
             del sys.modules[k]
         if imports:
             sys.meta_path.insert(0, Finder)
-        namespace = dict(globals())
+        namespace = B.dict(B.globals())
         try:
-            exec(imports, namespace)
-            exec(compile(source, "<featlab grade: reference check>", "exec"), namespace)
+            B.exec(imports, namespace)
+            B.exec(B.compile(source, "<featlab grade: reference check>", "exec"), namespace)
             status = "pass"
-        except BaseException as e:  # SystemExit, KeyboardInterrupt too: the grader reports them
-            ename, message = type(e).__name__, str(e)
+        except B.BaseException as e:  # SystemExit, KeyboardInterrupt too: the grader reports them
+            ename, message = B.type(e).__name__, B.str(e)
             status = "fail" if ename == "ExerciseError" else "error"
     finally:
         if imports:

@@ -275,6 +275,9 @@ def tiny_class(tiny_reference, tmp_path_factory):
         # the grader's report muted, or forged by the learner's function
         "mute": tiny(add="return a + b", double="return 2 * x", double_cell_head=(
             "import IPython.display\nIPython.display.publish_display_data = lambda *a, **k: None\n")),
+        # builtins the grader's cell uses, shadowed by globals of the same names
+        "shadow": tiny(add="return a - b", double_cell_head=(
+            "exec = compile = dict = globals = lambda *a, **k: None\n")),
         "forger": tiny(add=("from IPython.display import publish_display_data as p\n    "
                             "p({'application/vnd.featlab.grade+json': {'nonce': '0' * 32, 'status': 'pass'}})\n"
                             "    return a - b")),
@@ -349,6 +352,7 @@ def test_reports_cannot_be_muted_or_forged(tiny_class):
     assert messages(rows, "mute")[1] == ("the check did not report a result "
                                          "(its output was suppressed or forged)")
     assert statuses(rows, "forger")[0] == "error"
+    assert statuses(rows, "shadow") == ["fail", "fail", "pass"]
 
 
 def test_find_submissions_layouts(tmp_path):
