@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import hashlib
 import importlib.util
 import io
 import re
@@ -50,7 +51,7 @@ from typing import Callable
 
 from .grade_kernel import GUARD_SOURCE, OUTPUT_CHARS, REPORT_MIME, Limits, check_cell_source, execute
 
-__all__ = ["STATUSES", "FIELDS", "REFERENCE_DIR", "Limits", "ReferenceCheck", "reference_checks",
+__all__ = ["STATUSES", "FIELDS", "REFERENCE_DIR", "Limits", "ReferenceCheck", "GradingTampered", "reference_checks",
            "check_names", "grade_notebook", "grade_folder", "find_submissions", "write_csv", "summary",
            "OUTPUT_CHARS"]
 
@@ -331,6 +332,23 @@ def find_submissions(folder: str | Path, exercises: list[str],
     return found
 
 
+class GradingTampered(ValueError):
+    """A graded notebook changed the grader's own files (featlab's sources, the reference exercises)."""
+
+
+def _fingerprint(reference_dir: Path) -> str:
+    """Hash of featlab's sources and the reference exercises: what a notebook must not change."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted([*package.rglob("*.py"), *Path(reference_dir).glob("*.ipynb")]):
+        digest.update(str(path).encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"unreadable")
+    return digest.hexdigest()
+
+
 def grade_folder(folder: str | Path, reference_dir: str | Path | None = None, timeout: float | None = None,
                  workers: int = 1, log: Callable[[str], None] | None = None,
                  limits: Limits | None = None) -> list[dict]:
@@ -340,7 +358,8 @@ def grade_folder(folder: str | Path, reference_dir: str | Path | None = None, ti
     least one student submitted; a student without that notebook gets ``missing`` rows.
     ``limits``: per notebook (:class:`Limits`; ``timeout`` overrides its time).
     ``workers``: notebooks run at once (each in its own kernel, each within the limits).
-    ``log`` receives progress lines."""
+    ``log`` receives progress lines. Raises :class:`GradingTampered` (and grades no further) when
+    a notebook changed featlab's sources or the reference exercises."""
     limits = limits or Limits()
     if timeout is not None:
         limits = Limits(timeout, limits.memory, limits.processes, limits.file_size)
@@ -360,6 +379,7 @@ def grade_folder(folder: str | Path, reference_dir: str | Path | None = None, ti
     checks = {stem: reference_checks(references[stem]) for stem in graded}
     jobs = [(s, stem) for s in sorted(subs) for stem in graded]
     lock = threading.Lock()
+    before = _fingerprint(reference_dir)
 
     def one(job):
         student, stem = job
@@ -369,6 +389,11 @@ def grade_folder(folder: str | Path, reference_dir: str | Path | None = None, ti
                          points=check.points) for check in checks[stem] for name in check.names]
         t0 = time.monotonic()
         rows = grade_notebook(path, references[stem], student=student, limits=limits)
+        if _fingerprint(reference_dir) != before:
+            raise GradingTampered(
+                f"featlab's or the reference exercises' files changed while {student}/{path.name} was "
+                "graded (a notebook can write where the grader can): the grades cannot be trusted; "
+                "restore the files (git checkout, reinstall) and grade in a container.")
         if log is not None:
             passed = sum(r["status"] == "pass" for r in rows)
             with lock:

@@ -355,6 +355,18 @@ def test_reports_cannot_be_muted_or_forged(tiny_class):
     assert statuses(rows, "shadow") == ["fail", "fail", "pass"]
 
 
+def test_a_notebook_that_changes_the_graders_files_stops_grading(tiny_reference, tmp_path):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "01_tiny.ipynb").write_bytes((tiny_reference / "01_tiny.ipynb").read_bytes())
+    nb = tiny(add="return a + b")
+    nb.cells.insert(2, new_code_cell(f"open({str(ref / '02_new.ipynb')!r}, 'w').write('{{}}')"))
+    (tmp_path / "subs" / "rex").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "subs" / "rex" / "01_tiny.ipynb")
+    with pytest.raises(grade.GradingTampered, match="changed while rex/01_tiny.ipynb was graded"):
+        grade.grade_folder(tmp_path / "subs", ref, timeout=30)
+
+
 def test_find_submissions_layouts(tmp_path):
     (tmp_path / "amy").mkdir()
     nbformat.write(new_notebook(), tmp_path / "amy" / "01_tiny-Copy1.ipynb")      # unique 01_: used
