@@ -102,9 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list models and whether their weights are on this machine")
     gr = sub.add_parser(
         "grade", help="run students' exercise notebooks; one CSV row per check, feedback, class summary",
-        description="Run every student's exercise notebooks headless, each check cell replaced by the "
-                    "exercise's own, within limits; write one CSV row per check, a feedback page per "
-                    "student, points per student and a class summary (docs/grading.md).",
+        description="Run every student's exercise notebooks headless, each check cell replaced by\n"
+                    "the exercise's own, within time, memory, process and file-size limits; write one\n"
+                    "CSV row per check, a feedback page per student, points per student and a class\n"
+                    "summary (docs/grading.md).",
         epilog=_GRADE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     gr.add_argument("submissions", nargs="?",
                     help="one folder per student (or STUDENT__NN_name.ipynb files)")

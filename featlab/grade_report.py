@@ -140,9 +140,10 @@ def failing_checks(rows: list[dict], top: int = 3) -> list[dict]:
 def _chart(checks: list[dict], path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     labels = [f"{c['exercise'].split('_', 1)[0]} {c['check']}" for c in checks][::-1]
-    fig = Figure(figsize=(8, 0.35 * len(checks) + 1.2))
+    fig = Figure(figsize=(9, 0.35 * len(checks) + 1.2))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     left = [0] * len(checks)
@@ -152,7 +153,8 @@ def _chart(checks: list[dict], path: Path) -> None:
         left = [a + b for a, b in zip(left, values)]
     ax.set_xlabel("students")
     ax.set_title("Checks by number of students who did not pass")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
