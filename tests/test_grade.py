@@ -52,7 +52,6 @@ def klass(tmp_path_factory):
         nbformat.write(nb, root / student / NAME)
 
     put("ada", solution())                                   # correct
-    put("bob", skeleton())                                   # nothing done
     dan = skeleton()                                         # syntax error in the import cell
     dan.cells[code_index(dan, "import torch")].source = "import torch\nimport featlab as fl)\n"
     put("dan", dan)
@@ -65,8 +64,8 @@ def klass(tmp_path_factory):
     (root / "gus" / NAME).write_text("print('my answers')  # saved as .ipynb by mistake\n")
     (root / "hal").mkdir()                                   # submitted nothing
     (root / "hal" / "notes.txt").write_text("sorry")
-    kit = skeleton()                                         # a forged featlab beside the notebook,
-    i = code_index(kit, "import torch")                      # imported first
+    kit = skeleton()                                         # nothing done, and a forged featlab
+    i = code_index(kit, "import torch")                      # beside the notebook, imported first
     kit.cells[i].source = "import os, sys\nsys.path.insert(0, os.getcwd())\n" + kit.cells[i].source
     put("kit", kit)
     (root / "kit" / "featlab").mkdir()
@@ -98,7 +97,7 @@ def gaming(nb):
     return nb
 
 
-STUDENTS = ["ada", "bob", "dan", "fay", "gus", "hal", "kit", "tom"]
+STUDENTS = ["ada", "dan", "fay", "gus", "hal", "kit", "tom"]
 
 
 def test_every_student_gets_a_row_per_check(klass):
@@ -106,13 +105,12 @@ def test_every_student_gets_a_row_per_check(klass):
     assert [(r["student"], r["check"]) for r in rows] == [(s, c) for s in STUDENTS for c in CHECKS]
     assert {r["exercise"] for r in rows} == {"01_convolution_math"}
     assert {r["points"] for r in rows} == {1.0}
-    assert len(log) == 7 and any(line.startswith("ada/01_convolution_math.ipynb: 3/3 passed") for line in log)
+    assert len(log) == 6 and any(line.startswith("ada/01_convolution_math.ipynb: 3/3 passed") for line in log)
 
 
 def test_exact_status_per_check(klass):
     _, rows, _ = klass
     assert statuses(rows, "ada") == ["pass", "pass", "pass"]
-    assert statuses(rows, "bob") == ["fail", "fail", "fail"]
     assert statuses(rows, "dan") == ["fail", "error", "error"]  # the checks import featlab themselves
     assert statuses(rows, "fay") == ["pass", "missing", "missing"]
     assert statuses(rows, "gus") == ["error", "error", "error"]
@@ -132,7 +130,7 @@ def test_gaming_tries_are_not_graded_pass(klass):
 def test_messages_say_what_happened(klass):
     _, rows, _ = klass
     assert messages(rows, "ada") == ["", "", ""]
-    assert all("returned None: fill in the TODO" in m for m in messages(rows, "bob"))
+    assert all("returned None: fill in the TODO" in m for m in messages(rows, "kit"))
     assert messages(rows, "dan")[1:] == ["NameError: name 'conv2d_unfold' is not defined",
                                          "NameError: name 'conv1x1_matmul' is not defined"]
     assert messages(rows, "fay")[1:] == [
@@ -141,13 +139,13 @@ def test_messages_say_what_happened(klass):
                for m in messages(rows, "gus"))
     assert messages(rows, "hal") == ["no notebook submitted (01_convolution_math.ipynb)"] * 3
     assert all("\n" not in r["message"] and len(r["message"]) <= grade.MESSAGE_CHARS for r in rows)
-    ran = [r for r in rows if r["student"] in ("ada", "bob", "dan", "tom")]
+    ran = [r for r in rows if r["student"] in ("ada", "dan", "kit", "tom")]
     assert all(isinstance(r["seconds"], float) and r["seconds"] >= 0 for r in ran)
 
 
 def test_submissions_are_not_modified(klass):
     root, _, _ = klass
-    nb = nbformat.read(root / "bob" / NAME, 4)
+    nb = nbformat.read(root / "tom" / NAME, 4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
@@ -156,12 +154,12 @@ def test_summary_table_and_csv(klass, tmp_path):
     text = grade.summary(rows)
     lines = text.splitlines()
     assert lines[0].split() == ["student", "01", "total"]
-    assert [line.split() for line in lines[1:9]] == [
-        ["ada", "3/3", "3/3"], ["bob", "0/3", "0/3"], ["dan", "0/3", "0/3"],
+    assert [line.split() for line in lines[1:8]] == [
+        ["ada", "3/3", "3/3"], ["dan", "0/3", "0/3"],
         ["fay", "1/3", "1/3"], ["gus", "0/3", "0/3"], ["hal", "-", "0/3"], ["kit", "0/3", "0/3"],
         ["tom", "0/3", "0/3"]]
-    assert lines[9] == ("8 students, 1 exercise, 24 checks: "
-                        "4 pass, 10 fail, 5 error, 5 missing, 0 not-run")
+    assert lines[8] == ("7 students, 1 exercise, 21 checks: "
+                        "4 pass, 7 fail, 5 error, 5 missing, 0 not-run")
     out = tmp_path / "grades.csv"
     grade.write_csv(rows, out)
     with open(out, newline="", encoding="utf-8") as f:
@@ -272,15 +270,15 @@ def tiny_class(tiny_reference, tmp_path_factory):
         # fills the disk: one file written without end (64 MiB at most; the limit is 8 MiB)
         "filler": tiny(add="return a + b", double_cell_head=(
             "with open('big.bin', 'wb') as f:\n    for _ in range(64):\n        f.write(b'x' * 2**20)\n")),
-        # the grader's report muted, or forged by the learner's function
-        "mute": tiny(add="return a + b", double="return 2 * x", double_cell_head=(
-            "import IPython.display\nIPython.display.publish_display_data = lambda *a, **k: None\n")),
         # builtins the grader's cell uses, shadowed by globals of the same names
         "shadow": tiny(add="return a - b", double_cell_head=(
             "exec = compile = dict = globals = lambda *a, **k: None\n")),
+        # the grader's report forged by the learner's function, then muted by a later cell
         "forger": tiny(add=("from IPython.display import publish_display_data as p\n    "
                             "p({'application/vnd.featlab.grade+json': {'nonce': '0' * 32, 'status': 'pass'}})\n"
-                            "    return a - b")),
+                            "    return a - b"),
+                       double="return 2 * x", double_cell_head=(
+                           "import IPython.display\nIPython.display.publish_display_data = lambda *a, **k: None\n")),
     }.items():
         if student == "sly":
             nb.cells[-1].metadata["tags"].append("skip-execution")  # nbclient would skip such cells
@@ -348,10 +346,9 @@ def test_reports_cannot_be_muted_or_forged(tiny_class):
     _, rows, _ = tiny_class
     assert statuses(rows, "sly") == ["fail", "fail", "pass"]    # the reference check ran, skip tag or not
     assert messages(rows, "sly")[0] == "check cell edited; add(2, 3) = -1, expected 5"
-    assert statuses(rows, "mute") == ["pass", "error", "error"]
-    assert messages(rows, "mute")[1] == ("the check did not report a result "
-                                         "(its output was suppressed or forged)")
-    assert statuses(rows, "forger")[0] == "error"
+    assert statuses(rows, "forger") == ["error", "error", "error"]
+    assert messages(rows, "forger") == ["the check did not report a result "
+                                        "(its output was suppressed or forged)"] * 3
     assert statuses(rows, "shadow") == ["fail", "fail", "pass"]
 
 
