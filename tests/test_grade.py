@@ -120,10 +120,9 @@ def test_exact_status_per_check(klass):
 def test_gaming_tries_are_not_graded_pass(klass):
     _, rows, _ = klass
     assert statuses(rows, "tom") == ["fail", "fail", "fail"]
-    assert messages(rows, "tom") == [
-        "check cell edited; conv_output_size returned None: fill in the TODO.",
-        "check cell edited; conv2d_unfold with kernel 3×3, stride 1, padding 1 returned None: fill in the TODO.",
-        "conv1x1_matmul(x, weight, bias) returned None: fill in the TODO."]
+    tries = messages(rows, "tom")   # the exercise's checks ran: they say what is wrong
+    assert [m.startswith("check cell edited; ") for m in tries] == [True, True, False]
+    assert all("returned None" in m for m in tries)
     assert statuses(rows, "kit") == ["fail", "fail", "fail"]  # the course's checks, not kit's featlab
 
 
