@@ -2,8 +2,8 @@
 
 ``featlab search feats.h5 query.jpg -k 5`` lists the stored pictures most like each query.
 
-``featlab grade SUBMISSIONS_DIR --out grades.csv`` runs every student's exercise notebooks and
-records each check (``featlab/grade.py``).
+``featlab grade SUBMISSIONS_DIR --out grades.csv`` runs every student's exercise notebooks within
+limits, records each check, and writes feedback pages and a class summary (docs/grading.md).
 
 Extracts pooled features of every picture in a folder, with a progress bar (images/s) and a
 summary line; run the same command again after an interruption and it continues where it
