@@ -381,6 +381,19 @@ def test_find_submissions_layouts(tmp_path):
     assert any(m.startswith("ben: several notebooks start with 01_") for m in log)
 
 
+def test_limits_are_validated_once():
+    assert [grade_kernel.parse_size(t) for t in ("300M", "1.5G", "4g", "512MiB", "1048576")] == [
+        300 * 2**20, int(1.5 * 2**30), 4 * 2**30, 512 * 2**20, 2**20]
+    for bad in ("lots", "0", "-1G", "4 X"):
+        with pytest.raises(ValueError, match="must be a positive size such as 512M or 4G"):
+            grade_kernel.parse_size(bad)
+    with pytest.raises(ValueError, match="Limits.memory must be a positive number"):
+        grade_kernel.Limits(memory=0)
+    with pytest.raises(ValueError, match="Limits.processes must be at least 2"):
+        grade_kernel.Limits(processes=1)
+    assert grade_kernel.Limits(memory=400 * 2**20).describe("memory") == "the memory limit (400 MiB)"
+
+
 def test_check_calls_are_found_outside_comments():
     assert grade._calls("fl.checks.check_a(f)", "check_a")
     assert grade._calls("x = 1\nfeatlab.checks.check_a (f)  # run me", "check_a")
