@@ -2,8 +2,8 @@
 
 ``featlab search feats.h5 query.jpg -k 5`` lists the stored pictures most like each query.
 
-``featlab grade SUBMISSIONS_DIR --out grades.csv`` runs every student's exercise notebooks and
-records each check (``featlab/grade.py``).
+``featlab grade SUBMISSIONS_DIR --out grades.csv`` runs every student's exercise notebooks within
+limits, records each check, and writes feedback pages and a class summary (docs/grading.md).
 
 Extracts pooled features of every picture in a folder, with a progress bar (images/s) and a
 summary line; run the same command again after an interruption and it continues where it
@@ -34,6 +34,30 @@ def _workers(text: str) -> int:
     if n < 0:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 0 (0 = decode in the main thread); got {text!r}")
     return n
+
+
+def _size(option: str):
+    def parse(text: str) -> int:
+        from .grade_kernel import parse_size
+        try:
+            return parse_size(text, option)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return parse
+
+
+_GRADE_EPILOG = """\
+the whole workflow on a small example class:
+  featlab grade --example demo                     # demo/submissions/{ada,bob,cyd,tom}/01_...ipynb
+  featlab grade demo/submissions --out demo/grades.csv --workers 2
+  # demo/grades.csv                  one row per check: student, exercise, check, status, points, ...
+  # demo/grades-report/feedback/     one page per student: every check, its message, what to read next
+  # demo/grades-report/totals.csv    points per student and exercise
+  # demo/grades-report/summary.html  which checks fail most, with counts, a chart and common messages
+
+statuses: pass | fail (the answer is not right yet) | error (an exception, a limit hit, an edited
+check cell) | missing (no notebook, check cell deleted) | not-run (the notebook stopped before it)
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,14 +100,33 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--backend", default="torch", choices=["torch", "faiss"],
                     help="faiss needs: pip install featlab[search]")
     sub.add_parser("models", help="list models and whether their weights are on this machine")
-    gr = sub.add_parser("grade", help="run students' exercise notebooks; one CSV row per check")
-    gr.add_argument("submissions", help="one folder per student (or STUDENT__NN_name.ipynb files)")
-    gr.add_argument("--out", default="grades.csv", help="CSV to write (default grades.csv)")
+    gr = sub.add_parser(
+        "grade", help="run students' exercise notebooks; one CSV row per check, feedback, class summary",
+        description="Run every student's exercise notebooks headless, each check cell replaced by\n"
+                    "the exercise's own, within time, memory, process and file-size limits; write one\n"
+                    "CSV row per check, a feedback page per student, points per student and a class\n"
+                    "summary (docs/grading.md).",
+        epilog=_GRADE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    gr.add_argument("submissions", nargs="?",
+                    help="one folder per student (or STUDENT__NN_name.ipynb files)")
+    gr.add_argument("--out", default="grades.csv", help="CSV to write, one row per check (default grades.csv)")
+    gr.add_argument("--report", default=None, metavar="DIR",
+                    help="folder for feedback/STUDENT.html, totals.csv, summary.html and summary.png "
+                         "(default: grades-report/ beside --out)")
     gr.add_argument("--timeout", type=_positive_int, default=120,
                     help="seconds per notebook; the kernel is killed after (default 120)")
+    gr.add_argument("--memory", type=_size("--memory"), default="4G",
+                    help="resident memory per notebook, its kernel and child processes together (default 4G)")
+    gr.add_argument("--processes", type=_positive_int, default=32,
+                    help="processes per notebook at once, the kernel included (default 32)")
+    gr.add_argument("--file-size", type=_size("--file-size"), default="1G",
+                    help="largest file a notebook may write (default 1G)")
     gr.add_argument("--reference", default=None,
                     help="folder of the reference exercises (default: the course's exercises/)")
-    gr.add_argument("--workers", type=_positive_int, default=1, help="notebooks run at once (default 1)")
+    gr.add_argument("--workers", type=_positive_int, default=1,
+                    help="notebooks run at once, each within the limits (default 1)")
+    gr.add_argument("--example", default=None, metavar="DIR",
+                    help="write a small example class of exercise 01 into DIR and stop")
     return parser
 
 
@@ -172,19 +215,38 @@ def _search(args) -> int:
 
 def _grade(args) -> int:
     import time
+    from pathlib import Path
 
-    from . import grade
+    from . import grade, grade_report
 
+    if args.example is not None:
+        try:
+            folder = grade.write_example(args.example)
+        except (ValueError, OSError) as e:
+            print(f"featlab: error: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote an example class in {folder}; grade it with:\n"
+              f"  featlab grade {folder} --out {Path(args.example) / 'grades.csv'}")
+        return 0
+    if args.submissions is None:
+        print("featlab: error: give the submissions folder (or --example DIR for a small example class)",
+              file=sys.stderr)
+        return 2
+    report = Path(args.report) if args.report else Path(args.out).parent / "grades-report"
     t0 = time.monotonic()
     try:
-        rows = grade.grade_folder(args.submissions, args.reference, timeout=args.timeout,
-                                  workers=args.workers, log=lambda line: print(line, file=sys.stderr))
+        limits = grade.Limits(args.timeout, args.memory, args.processes, args.file_size)
+        rows = grade.grade_folder(args.submissions, args.reference, workers=args.workers, limits=limits,
+                                  log=lambda line: print(line, file=sys.stderr))
         grade.write_csv(rows, args.out)
+        grade_report.write_reports(rows, report, args.reference or grade.REFERENCE_DIR)
     except (ValueError, OSError, ImportError) as e:
         print(f"featlab: error: {e}", file=sys.stderr)
         return 2
     print(grade.summary(rows, time.monotonic() - t0), end="")
     print(f"wrote {args.out}")
+    print(f"wrote {report / 'feedback'}/ (one page per student), {report / 'totals.csv'}, "
+          f"{report / 'summary.html'}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Grade a class: run every student's exercise notebooks headless and record each check.
 
-Used by ``featlab grade SUBMISSIONS_DIR`` (README, "Grading a class"). The exercises and their
-check cells (tagged ``check``, each calling ``fl.checks.check_...``) are the ones in ``exercises/``.
+Used by ``featlab grade SUBMISSIONS_DIR`` (docs/grading.md). The exercises and their check cells
+(tagged ``check``, each calling ``fl.checks.check_...``) are the ones in ``exercises/``.
 
 Layouts of ``SUBMISSIONS_DIR`` (both may be mixed):
 
@@ -12,91 +12,55 @@ Layouts of ``SUBMISSIONS_DIR`` (both may be mixed):
 A notebook whose name differs (``01_convolution_math-Copy1.ipynb``) is still found when it is the
 only one of the student's notebooks starting with the exercise number ``01_``.
 
-Each notebook runs in its own fresh kernel (this Python environment), in the notebook's folder,
-with ``allow_errors`` so that every check cell runs, and within one time limit for the whole
-notebook; on timeout the kernel is killed. Each cell keeps at most ``OUTPUT_CHARS`` characters
-of output (an endless print loop cannot fill the grader's memory). Student code runs only in that kernel, never in the
-grading process. A first injected cell makes Python's sockets refuse connections to anything but
-loopback: a guard against accidental downloads of weights or data, not a sandbox (code that
-wants to can undo it, and the kernel can read and write the machine's files).
+What runs (as nbgrader restores its test cells from the master before autograding): the
+student's cells in their order, except that each check cell is replaced by the **reference**
+check cell of the exercise, run by the grader's own cell (``grade_kernel.check_cell_source``):
+featlab, ``featlab.checks`` and ``ExerciseError`` are imported afresh from the grader's folder
+just before the check runs, so whatever earlier cells patched is not used, and the result is
+what that cell reports under a per-check nonce, not what the kernel prints. A student's check
+cell is found by its source (identical to the reference, blank lines and indentation aside) or
+else by the cell that calls the check (``edited``); a check no cell calls is ``deleted``. An
+edited check cell is still replaced and run, but is never graded ``pass``. Student code runs
+only in the kernel (``featlab/grade_kernel.py``: limits, network guard), never in this process.
 
-Every check gets one row ``{student, exercise, check, status, message, seconds}``, status one of
-``pass``, ``fail`` (the check raised ``ExerciseError``: the answer is not right yet), ``error``
-(any other exception, e.g. a NameError after a broken import cell, or the time limit hit while
-the check ran), ``missing`` (no notebook, or no cell calls the check any more) and ``not-run``
-(the time limit or a dead kernel stopped the notebook before the check's cell).
+Every check gets one row ``{student, exercise, check, status, points, message, seconds}``;
+``points`` is the check's worth (the reference cell's metadata ``points``, default 1), earned
+only with ``pass``. Status one of ``pass``, ``fail`` (the check raised ``ExerciseError``: the
+answer is not right yet, or the check cell was edited and the check fails), ``error`` (any other
+exception, e.g. a NameError after a broken import cell, a limit hit while the check ran, an
+edited check cell whose reference check passes, or a check that did not report), ``missing``
+(no notebook, or the check cell deleted) and ``not-run`` (a limit or a dead kernel stopped the
+notebook before the check's cell).
 """
 from __future__ import annotations
 
-import asyncio
+import ast
 import csv
+import hashlib
 import importlib.util
 import io
-import math
 import re
-import subprocess
+import secrets
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["STATUSES", "FIELDS", "REFERENCE_DIR", "check_names", "grade_notebook", "grade_folder",
-           "find_submissions", "write_csv", "summary"]
+from .grade_kernel import GUARD_SOURCE, OUTPUT_CHARS, REPORT_MIME, Limits, check_cell_source, execute
+
+__all__ = ["STATUSES", "FIELDS", "REFERENCE_DIR", "Limits", "ReferenceCheck", "GradingTampered", "reference_checks",
+           "check_names", "grade_notebook", "grade_folder", "find_submissions", "write_csv", "summary",
+           "OUTPUT_CHARS"]
 
 STATUSES = ("pass", "fail", "error", "missing", "not-run")
-FIELDS = ("student", "exercise", "check", "status", "message", "seconds")
+FIELDS = ("student", "exercise", "check", "status", "points", "message", "seconds")
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "exercises"
 MESSAGE_CHARS = 200
-OUTPUT_CHARS = 100_000  # printed output kept per cell; the rest is dropped (an endless print loop)
 
 _FLAT = re.compile(r"^(?P<student>.+?)__(?P<file>\d+_.+\.ipynb)$")
-
-# Runs first in every student kernel. Patches socket connect / connect_ex / getaddrinfo so that
-# only loopback (and Unix sockets) can be reached; the kernel's own channels are ZeroMQ, untouched.
-GUARD_SOURCE = '''\
-def _featlab_grade_no_network():
-    """featlab grade: no network while grading (a guard against downloads, not a sandbox)."""
-    import errno, ipaddress, socket
-
-    def local(host):
-        if isinstance(host, bytes):
-            host = host.decode(errors="replace")
-        if host is None or host in ("", "localhost"):
-            return True
-        try:
-            return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
-        except ValueError:
-            return False
-
-    def refused(what):
-        return ConnectionRefusedError(errno.ECONNREFUSED, "featlab grade: no network while grading; "
-                                      f"refused to connect to {what!r}")
-
-    connect, connect_ex, getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
-
-    def guarded_connect(self, address):
-        if isinstance(address, tuple) and not local(address[0]):
-            raise refused(address)
-        return connect(self, address)
-
-    def guarded_connect_ex(self, address):
-        if isinstance(address, tuple) and not local(address[0]):
-            return errno.ECONNREFUSED
-        return connect_ex(self, address)
-
-    def guarded_getaddrinfo(host, *args, **kwargs):
-        if not local(host):
-            raise refused(host)
-        return getaddrinfo(host, *args, **kwargs)
-
-    socket.socket.connect, socket.socket.connect_ex = guarded_connect, guarded_connect_ex
-    socket.getaddrinfo = guarded_getaddrinfo
-
-_featlab_grade_no_network()
-del _featlab_grade_no_network
-'''
 
 
 def _nbformat():
@@ -132,198 +96,199 @@ def _snippet(source: str) -> str:
     return first if len(first) <= 40 else first[:39] + "…"
 
 
-def _check_cells(nb) -> list[tuple[str, str]]:
-    """``(check name, cell source)`` of a reference notebook's cells tagged ``check``."""
-    found = []
+@dataclass(frozen=True)
+class ReferenceCheck:
+    """One check cell of a reference exercise: the checks it calls, its source, the points each
+    check is worth (cell metadata ``points``, default 1) and the title of the section it ends."""
+
+    names: tuple[str, ...]
+    source: str
+    points: float
+    section: str
+
+
+def _points(cell, reference: Path) -> float:
+    value = cell.metadata.get("points", 1)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{reference.name}: check cell {_snippet(cell.source)!r} has metadata "
+                         f"points={value!r}; give a number >= 0 (or leave it out for 1).")
+    return float(value)
+
+
+def reference_checks(reference: str | Path) -> list[ReferenceCheck]:
+    """The cells tagged ``check`` of a reference exercise, in order (see :class:`ReferenceCheck`)."""
+    reference = Path(reference)
+    nb = _nbformat().read(str(reference), as_version=4)
+    found, seen, section = [], set(), ""
     for cell in nb.cells:
-        if cell.cell_type == "code" and "check" in cell.metadata.get("tags", []):
-            for name in re.findall(r"\b(check_\w+)\s*\(", cell.source):
-                if name not in (n for n, _ in found):
-                    found.append((name, cell.source))
+        if cell.cell_type == "markdown":
+            heads = re.findall(r"^#{1,6}\s+(.+?)\s*$", cell.source, re.MULTILINE)
+            section = heads[-1] if heads else section
+        elif cell.cell_type == "code" and "check" in cell.metadata.get("tags", []):
+            names = tuple(n for n in dict.fromkeys(re.findall(r"\b(check_\w+)\s*\(", cell.source))
+                          if n not in seen)
+            if names:
+                seen.update(names)
+                found.append(ReferenceCheck(names, cell.source, _points(cell, reference), section))
     return found
+
+
+def _featlab_imports(nb) -> str:
+    """The reference's import statements of featlab (``import featlab as fl``), one per line:
+    re-run against a fresh featlab before each check."""
+    lines = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            if any(n == "featlab" or n.startswith("featlab.") for n in names):
+                lines.append(ast.unparse(node))
+    return "\n".join(dict.fromkeys(lines))
 
 
 def check_names(reference: str | Path) -> list[str]:
     """Names of the checks (``check_conv_output_size``, ...) a reference exercise calls, in order."""
-    nb = _nbformat().read(str(reference), as_version=4)
-    return [name for name, _ in _check_cells(nb)]
+    return [name for check in reference_checks(reference) for name in check.names]
 
 
-def _row(student, exercise, check, status, message="", seconds=None) -> dict:
+def _row(student, exercise, check, status, message="", seconds=None, points=1.0) -> dict:
     return {"student": student, "exercise": exercise, "check": check, "status": status,
-            "message": _one_line(message), "seconds": None if seconds is None else round(seconds, 2)}
+            "points": points, "message": _one_line(message),
+            "seconds": None if seconds is None else round(seconds, 2)}
 
 
-class _Run:
-    """What happened while one notebook executed: per cell index start/end times and why it
-    stopped early (``stop`` = (reason, cell index) or None)."""
-
-    def __init__(self) -> None:
-        self.start: dict[int, float] = {}
-        self.end: dict[int, float] = {}
-        self.stop: tuple[str, int | None] | None = None
-        self.stopped = 0.0
-
-
-def _execute(nb, cwd: Path, timeout: float) -> _Run:
-    """Run ``nb`` (modified in place: outputs) in a fresh kernel of this environment."""
-    import ipykernel.kernelspec
-    from jupyter_client import AsyncKernelManager
-    from jupyter_client.kernelspec import KernelSpecManager
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from traitlets import default
-
-    class _HereSpecs(KernelSpecManager):
-        """'python3' is always this interpreter, whatever kernels the machine has installed."""
-
-        def get_kernel_spec(self, kernel_name):
-            return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES,
-                                          **ipykernel.kernelspec.get_kernel_dict())
-
-    class _HereKernelManager(AsyncKernelManager):
-        @default("kernel_spec_manager")
-        def _here(self):
-            return _HereSpecs()
-
-    class _Capped(NotebookClient):
-        """Keeps at most OUTPUT_CHARS of printed/displayed output per cell, so a print loop cannot
-        fill the grader's memory before the time limit; errors always come through."""
-        sizes: dict[int, int] = {}  # characters per cell index; a new class for every run
-
-        def output(self, outs, msg, display_id, cell_index):
-            if msg["msg_type"] != "error":
-                used = self.sizes.get(cell_index, 0)
-                if used >= OUTPUT_CHARS:
-                    return None
-                self.sizes[cell_index] = used + len(str(msg["content"]))
-                text = msg["content"].get("text") if msg["msg_type"] == "stream" else None
-                if text is not None and used + len(text) > OUTPUT_CHARS:
-                    msg["content"]["text"] = (text[:OUTPUT_CHARS - used]
-                                              + f"\n[featlab grade: output beyond {OUTPUT_CHARS:,} characters dropped]\n")
-            return super().output(outs, msg, display_id, cell_index)
-
-    run = _Run()
-    deadline: list[float] = []
-
-    def remaining(cell) -> int:
-        if not deadline:  # the limit counts from the first cell, not from the kernel's start-up
-            deadline.append(time.monotonic() + timeout)
-        return max(1, math.ceil(deadline[0] - time.monotonic()))
-
-    def started(cell, cell_index, **_):
-        run.start[cell_index] = time.monotonic()
-
-    def finished(cell, cell_index, **_):
-        run.end[cell_index] = time.monotonic()
-
-    client = _Capped(nb, kernel_name="python3", kernel_manager_class=_HereKernelManager,
-                     timeout_func=remaining, allow_errors=True, shutdown_kernel="immediate",
-                     on_cell_execute=started, on_cell_executed=finished,
-                     resources={"metadata": {"path": str(cwd)}})
-    # the kernel's own stderr (start-up warnings) is dropped; cell output comes by messages
-    job = client.async_execute(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _run_coroutine(job)
-    except CellTimeoutError:
-        run.stop, run.stopped = ("timeout", _running(run)), time.monotonic()
-    except DeadKernelError:
-        run.stop, run.stopped = ("died", _running(run)), time.monotonic()
-    return run
+def _match(cells, checks: list[ReferenceCheck]) -> list[tuple[int | None, bool]]:
+    """For each reference check: (index of the student's cell that stands for it, edited?).
+    An identical cell is preferred (the last one), then a cell tagged ``check`` that calls one of
+    its checks, then any code cell that does (the last one); None: deleted."""
+    out = []
+    for check in checks:
+        code = [i for i, c in enumerate(cells) if c.cell_type == "code"]
+        same = [i for i in code if _squeeze(cells[i].source) == _squeeze(check.source)]
+        if same:
+            out.append((same[-1], False))
+            continue
+        hits = [i for i in code if any(_calls(cells[i].source, n) for n in check.names)]
+        tagged = [i for i in hits if "check" in cells[i].metadata.get("tags", [])]
+        out.append(((tagged or hits or [None])[-1], True))
+    return out
 
 
-def _run_coroutine(coro) -> None:
-    """``asyncio.run`` (a fresh loop that cancels nbclient's leftover tasks on exit), in a helper
-    thread when this thread already runs a loop (grading from inside a notebook)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(coro)
-        return
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, coro).result()
+def _report(cell, nonce: str) -> dict | None:
+    """The grader's report in a check cell's outputs, if exactly one carries ``nonce``."""
+    found = [o["data"][REPORT_MIME] for o in cell.get("outputs", [])
+             if o.get("output_type") == "display_data" and REPORT_MIME in o.get("data", {})]
+    mine = [r for r in found if isinstance(r, dict) and r.get("nonce") == nonce]
+    return mine[0] if len(mine) == 1 and len(found) == 1 else None
 
 
-def _running(run: _Run) -> int | None:
-    """Index of the cell that had started but not finished, if any."""
-    open_cells = [i for i in run.start if i not in run.end]
-    return max(open_cells) if open_cells else None
-
-
-def grade_notebook(path: str | Path, reference: str | Path, timeout: float = 120,
-                   student: str = "") -> list[dict]:
+def grade_notebook(path: str | Path, reference: str | Path, timeout: float | None = None,
+                   student: str = "", limits: Limits | None = None) -> list[dict]:
     """Execute one student notebook and grade it against its reference exercise.
 
     ``path``: the student's notebook; ``reference``: the exercise (``exercises/NN_name.ipynb``)
-    whose ``check``-tagged cells define the checks; ``timeout``: seconds for the whole notebook.
-    Returns one row per check (keys ``FIELDS``). Never raises because of the submission: an
-    unreadable file, a broken cell, an endless loop or a dead kernel become rows."""
+    whose ``check``-tagged cells define the checks; ``limits``: time, memory, processes and file
+    size for the whole notebook (:class:`Limits`; ``timeout`` overrides its time). Returns one
+    row per check (keys ``FIELDS``). Never raises because of the submission: an unreadable file,
+    a broken cell, an endless loop, a limit hit or a dead kernel become rows."""
     nbformat = _nbformat()
+    limits = limits or Limits()
+    if timeout is not None:
+        limits = Limits(timeout, limits.memory, limits.processes, limits.file_size)
     path, reference = Path(path), Path(reference)
-    ref_cells = _check_cells(nbformat.read(str(reference), as_version=4))
-    if not ref_cells:
+    ref_nb = nbformat.read(str(reference), as_version=4)
+    checks = reference_checks(reference)
+    if not checks:
         raise ValueError(f"reference exercise {reference} has no code cell tagged 'check'; "
                          "tag its check cells (cell metadata tags: ['check']).")
-    exercise = reference.stem
+    exercise, imports = reference.stem, _featlab_imports(ref_nb)
+
+    def rows_of(check: ReferenceCheck, status: str, message: str, seconds=None) -> list[dict]:
+        return [_row(student, exercise, n, status, message, seconds, check.points) for n in check.names]
 
     def every(status: str, message: str) -> list[dict]:
-        return [_row(student, exercise, name, status, message) for name, _ in ref_cells]
+        return [r for check in checks for r in rows_of(check, status, message)]
 
     try:
         with open(path, encoding="utf-8") as f:
             nb = nbformat.read(f, as_version=4)
         cells = list(nb.cells)
-        # the cell calling each check: prefer tagged cells, then any code cell; the last one wins
-        where: dict[str, int | None] = {}
-        for name, _ in ref_cells:
-            hits = [i for i, c in enumerate(cells) if c.cell_type == "code" and _calls(c.source, name)]
-            tagged = [i for i in hits if "check" in cells[i].metadata.get("tags", [])]
-            where[name] = (tagged or hits or [None])[-1]
+        matched = _match(cells, checks)
     except Exception as e:  # not JSON, not a notebook, unreadable
         return every("error", f"not a valid notebook ({path.name}): {type(e).__name__}: {_one_line(e)}")
-    if all(i is None for i in where.values()):
-        return every("missing", "no cell calls this check (deleted or edited)")
 
+    # the notebook that runs: the guard, then the student's cells with each check cell replaced by
+    # the grader's cell for the reference check(s) it stands for
+    stands_for: dict[int, list[int]] = {}
+    for k, (i, _) in enumerate(matched):
+        if i is not None:
+            stands_for.setdefault(i, []).append(k)
+    nonces = [secrets.token_hex(16) for _ in checks]
+    run_cells = [nbformat.v4.new_code_cell(GUARD_SOURCE)]
+    label = [""]                         # what each run cell is, for messages: "cell 4 (...)"
+    where: dict[int, int] = {}           # reference check -> index of its cell in the run
+    for i, cell in enumerate(cells):
+        if i in stands_for:
+            for k in stands_for[i]:
+                where[k] = len(run_cells)
+                run_cells.append(nbformat.v4.new_code_cell(check_cell_source(nonces[k], checks[k].source,
+                                                                             imports)))
+                label.append(f"cell {i + 1} ({_snippet(checks[k].source)})")
+        else:
+            run_cells.append(cell)
+            label.append(f"cell {i + 1} ({_snippet(cell.source)})" if cell.cell_type == "code" else "")
+    nb.cells = run_cells
+    if not where:
+        return every("missing", "check cell deleted: no cell calls this check; "
+                                "restore the cell from the exercise")
     try:
-        guard = nbformat.v4.new_code_cell(GUARD_SOURCE)
-        nb.cells = [guard] + cells  # indices shift by one while running
-        run = _execute(nb, path.parent, timeout)
+        run = execute(nb, path.parent, limits)
     except Exception as e:  # kernel would not start, or nbclient failed on a malformed notebook
         return every("error", f"could not run the notebook: {type(e).__name__}: {e}")
 
     rows = []
     stop_reason, stop_at = run.stop if run.stop else (None, None)
-    why = (f"the notebook's time limit ({timeout:g} s) was reached" if stop_reason == "timeout"
-           else "the kernel died")
-    for name, ref_source in ref_cells:
-        if where[name] is None:
-            rows.append(_row(student, exercise, name, "missing",
-                             "no cell calls this check (deleted or edited)"))
+    why = ("" if stop_reason is None else "the kernel died" if stop_reason == "died"
+           else f"{limits.describe(stop_reason)} was reached")
+    for k, check in enumerate(checks):
+        if k not in where:
+            rows += rows_of(check, "missing", "check cell deleted: no cell calls this check; "
+                                              "restore the cell from the exercise")
             continue
-        j = where[name] + 1  # index in the executed notebook (after the guard cell)
-        cell = nb.cells[j]
-        note = "check cell edited; " if _squeeze(cell.source) != _squeeze(ref_source) else ""
-
-        def add(status: str, message: str, seconds: float | None = None) -> None:
-            rows.append(_row(student, exercise, name, status, (note + message).rstrip("; "), seconds))
-
+        j, edited = where[k], matched[k][1]
+        note = "check cell edited; " if edited else ""
         if j in run.end:
             seconds = run.end[j] - run.start[j]
-            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-            if not errors:
-                add("pass", "", seconds)
-            elif errors[0].get("ename") == "ExerciseError":
-                add("fail", _one_line(errors[0].get("evalue", "")), seconds)
+            got = _report(nb.cells[j], nonces[k])
+            if got is None:
+                errors = [o for o in nb.cells[j].get("outputs", []) if o.get("output_type") == "error"]
+                what = (f"{errors[0].get('ename', 'Error')}: {errors[0].get('evalue', '')}" if errors
+                        else "its output was suppressed or forged")
+                rows += rows_of(check, "error", f"{note}the check did not report a result ({what})", seconds)
+            elif got["status"] == "pass" and edited:
+                rows += rows_of(check, "error", "check cell edited: the exercise's check passes in its "
+                                                "place, but an edited check cell earns nothing; restore it",
+                                seconds)
+            elif got["status"] == "pass":
+                rows += rows_of(check, "pass", "", seconds)
+            elif got["status"] == "fail":
+                rows += rows_of(check, "fail", note + _one_line(got.get("message", "")), seconds)
             else:
-                add("error", f"{errors[0].get('ename', 'Error')}: {_one_line(errors[0].get('evalue', ''))}",
-                    seconds)
+                rows += rows_of(check, "error", f"{note}{got.get('ename', 'Error')}: "
+                                                f"{_one_line(got.get('message', ''))}", seconds)
         elif stop_at == j:
-            add("error", f"{why} while this check ran", run.stopped - run.start[j])
-        elif run.stop is None:  # nbclient skips cells tagged 'skip-execution'
-            add("not-run", "the cell was skipped (tag 'skip-execution')")
+            rows += rows_of(check, "error", f"{note}{why} while this check ran", run.stopped - run.start[j])
+        elif run.stop is None:
+            rows += rows_of(check, "not-run", f"{note}the cell did not run")
         else:
-            at = f" in cell {stop_at} ({_snippet(nb.cells[stop_at].source)})" if stop_at else ""
-            add("not-run", f"{why}{at}")
+            at = f" in {label[stop_at]}" if stop_at is not None and label[stop_at] else ""
+            rows += rows_of(check, "not-run", f"{note}{why}{at}")
     return rows
 
 
@@ -367,13 +332,37 @@ def find_submissions(folder: str | Path, exercises: list[str],
     return found
 
 
-def grade_folder(folder: str | Path, reference_dir: str | Path | None = None, timeout: float = 120,
-                 workers: int = 1, log: Callable[[str], None] | None = None) -> list[dict]:
+class GradingTampered(ValueError):
+    """A graded notebook changed the grader's own files (featlab's sources, the reference exercises)."""
+
+
+def _fingerprint(reference_dir: Path) -> str:
+    """Hash of featlab's sources and the reference exercises: what a notebook must not change."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted([*package.rglob("*.py"), *Path(reference_dir).glob("*.ipynb")]):
+        digest.update(str(path).encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"unreadable")
+    return digest.hexdigest()
+
+
+def grade_folder(folder: str | Path, reference_dir: str | Path | None = None, timeout: float | None = None,
+                 workers: int = 1, log: Callable[[str], None] | None = None,
+                 limits: Limits | None = None) -> list[dict]:
     """Grade every student of a submissions folder; rows sorted by student, exercise, check order.
 
     Grades the reference exercises (``reference_dir``, default the course's ``exercises/``) that at
     least one student submitted; a student without that notebook gets ``missing`` rows.
-    ``workers``: notebooks run at once (each in its own kernel). ``log`` receives progress lines."""
+    ``limits``: per notebook (:class:`Limits`; ``timeout`` overrides its time).
+    ``workers``: notebooks run at once (each in its own kernel, each within the limits).
+    ``log`` receives progress lines. Raises :class:`GradingTampered` (and grades no further) when
+    a notebook changed featlab's sources or the reference exercises."""
+    limits = limits or Limits()
+    if timeout is not None:
+        limits = Limits(timeout, limits.memory, limits.processes, limits.file_size)
     reference_dir = Path(reference_dir) if reference_dir is not None else REFERENCE_DIR
     references = {p.stem: p for p in sorted(reference_dir.glob("*.ipynb"))}
     if not references:
@@ -387,18 +376,24 @@ def grade_folder(folder: str | Path, reference_dir: str | Path | None = None, ti
     if not graded:
         raise ValueError(f"no notebook in {folder} matches an exercise of {reference_dir} "
                          f"(names like {next(iter(references))}.ipynb).")
-    checks = {stem: check_names(references[stem]) for stem in graded}
+    checks = {stem: reference_checks(references[stem]) for stem in graded}
     jobs = [(s, stem) for s in sorted(subs) for stem in graded]
     lock = threading.Lock()
+    before = _fingerprint(reference_dir)
 
     def one(job):
         student, stem = job
         path = subs[student].get(stem)
         if path is None:
-            return [_row(student, stem, name, "missing", f"no notebook submitted ({stem}.ipynb)")
-                    for name in checks[stem]]
+            return [_row(student, stem, name, "missing", f"no notebook submitted ({stem}.ipynb)",
+                         points=check.points) for check in checks[stem] for name in check.names]
         t0 = time.monotonic()
-        rows = grade_notebook(path, references[stem], timeout=timeout, student=student)
+        rows = grade_notebook(path, references[stem], student=student, limits=limits)
+        if _fingerprint(reference_dir) != before:
+            raise GradingTampered(
+                f"featlab's or the reference exercises' files changed while {student}/{path.name} was "
+                "graded (a notebook can write where the grader can): the grades cannot be trusted; "
+                "restore the files (git checkout, reinstall) and grade in a container.")
         if log is not None:
             passed = sum(r["status"] == "pass" for r in rows)
             with lock:
@@ -418,7 +413,8 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
-        writer.writerows({k: ("" if r[k] is None else r[k]) for k in FIELDS} for r in rows)
+        writer.writerows({k: ("" if r[k] is None else f"{r[k]:g}" if k == "points" else r[k]) for k in FIELDS}
+                         for r in rows)
 
 
 def _n(count: int, noun: str) -> str:
@@ -454,3 +450,36 @@ def summary(rows: list[dict], seconds: float | None = None) -> str:
     out.write(f"{_n(len(students), 'student')}, {_n(len(exercises), 'exercise')}, {_n(len(rows), 'check')}: "
               + ", ".join(f"{counts[s]} {s}" for s in STATUSES) + took + "\n")
     return out.getvalue()
+
+
+def write_example(folder: str | Path) -> Path:
+    """A small class of exercise 01 in ``folder/submissions`` (for trying ``featlab grade``):
+    ``ada`` the solution, ``bob`` the untouched exercise, ``cyd`` task 1 solved, ``tom`` task 1
+    solved with the next check cell wrapped in ``try/except``. Returns the submissions folder."""
+    nbformat = _nbformat()
+    name = "01_convolution_math.ipynb"
+    exercise, solution = REFERENCE_DIR / name, REFERENCE_DIR / "solutions" / name
+    if not (exercise.exists() and solution.exists()):
+        raise ValueError(f"the course's exercise 01 is not here ({exercise}); --example needs a "
+                         "checkout of the course (git clone), not an installed featlab.")
+    subs = Path(folder) / "submissions"
+    if subs.exists():
+        raise ValueError(f"{subs} exists already; give --example a new folder.")
+    sol = nbformat.read(str(solution), as_version=4)
+
+    def solved_task1():
+        nb = nbformat.read(str(exercise), as_version=4)
+        code = lambda book, start: next(c for c in book.cells  # noqa: E731
+                                        if c.cell_type == "code" and c.source.startswith(start))
+        code(nb, "def conv_output_size").source = code(sol, "def conv_output_size").source
+        return nb, code
+
+    cyd, _ = solved_task1()
+    tom, code = solved_task1()
+    cell = code(tom, "fl.checks.check_conv2d_unfold")
+    cell.source = "try:\n    " + cell.source + "\nexcept Exception:\n    pass  # edited: never graded pass"
+    for student, nb in {"ada": sol, "bob": nbformat.read(str(exercise), as_version=4),
+                        "cyd": cyd, "tom": tom}.items():
+        (subs / student).mkdir(parents=True)
+        nbformat.write(nb, str(subs / student / name))
+    return subs
