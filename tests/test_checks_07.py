@@ -195,8 +195,7 @@ def test_fuse_wrong_answers():
     fails(check_fuse_layers, lambda e, w: torch.cat([e[n] * w[n] ** 0.5 for n in e], dim=1),
           "not unit length", "not normalised one by one")
     fails(check_fuse_layers, reversed_order, "order of the dictionary")
-    with pytest.raises(RuntimeError):  # the learner's own bug raises where it happens
-        check_fuse_layers(weighted_sum_of_raw)
+    fails(check_fuse_layers, weighted_sum_of_raw, "raised RuntimeError", "must match the size")  # the learner's bug
 
 
 def test_fuse_malformed_returns():

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from ._common import ExerciseError, _close, _ok, _tensor
+from ._common import ExerciseError, _close, _ok, _tensor, learner_check
 
 __all__ = ['check_capture', 'check_fraction_active', 'check_top_channels']
 
 
+@learner_check
 def check_capture(capture) -> None:
     """``capture(model, module, x)`` must return ``module``'s output (pre-ReLU) and remove its hook."""
     from torch import nn
@@ -28,6 +29,7 @@ def check_capture(capture) -> None:
     _ok("capture records the module's output and cleans up its hook")
 
 
+@learner_check
 def check_fraction_active(fraction_active) -> None:
     """``fraction_active(f)``: (N, C, H, W) -> (N,), share of entries > 0 per image."""
     torch.manual_seed(6)
@@ -37,6 +39,7 @@ def check_fraction_active(fraction_active) -> None:
     _ok("fraction_active is right, one value per image")
 
 
+@learner_check
 def check_top_channels(top_channels) -> None:
     """``top_channels(fmap, k)``: (C, H, W) -> the k channel indices with the largest mean."""
     from ..plot import top_channels as reference

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import ExerciseError, _close, _ok, _same, _scalar, _tensor
+from ._common import ExerciseError, _close, _ok, _same, _scalar, _tensor, learner_check
 
 __all__ = ["check_cosine_matrix", "check_recall_at_k", "check_leave_one_out_recall", "check_fuse_layers"]
 
@@ -19,6 +19,7 @@ def _number(value, what: str) -> float:
 
 # --- 1. cosine similarity matrix -------------------------------------------------------------
 
+@learner_check
 def check_cosine_matrix(cosine_matrix) -> None:
     """``cosine_matrix(a, b)``: (N, D) and (M, D) -> (N, M) cosines of every row of a with every row of b."""
     torch.manual_seed(70)
@@ -112,6 +113,7 @@ def _diagnose(got: list[float], want: list[float], ks, variants, what: str, gene
     raise ExerciseError(f"{head}. {generic}")
 
 
+@learner_check
 def check_recall_at_k(recall_at_k) -> None:
     """``recall_at_k(similarity, query_labels, gallery_labels, k)`` -> share of queries with a hit in the top k."""
     sim, ql, gl = _recall_cases()
@@ -142,6 +144,7 @@ def _loo_reference(sim: torch.Tensor, labels: torch.Tensor, k: int) -> float:
     return _recall_reference(others, labels, labels, k)
 
 
+@learner_check
 def check_leave_one_out_recall(leave_one_out_recall) -> None:
     """``leave_one_out_recall(similarity, labels, k)``: every item queries all the OTHER items of the set."""
     sim, labels = _loo_cases()
@@ -181,6 +184,7 @@ def _fusion_cases():
     return emb, {"mid": 1.0, "deep": 3.0}
 
 
+@learner_check
 def check_fuse_layers(fuse_layers) -> None:
     """``fuse_layers(embeddings, weights)``: {layer: (N, D_l)} -> (N, sum D_l) unit rows, each layer
     L2-normalised and scaled by sqrt(w_l), so the fused cosine is the weighted mean of the per-layer cosines."""

@@ -6,7 +6,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._common import ExerciseError, _close, _ok, _same, _scalar, _tensor
+from ._common import ExerciseError, _close, _ok, _same, _scalar, _tensor, learner_check
 
 __all__ = ["check_cosine_logits", "check_arcface_logits", "check_verification_accuracy"]
 
@@ -17,6 +17,7 @@ def _number(value, what: str) -> float:
 
 # --- 1. cosine logits ------------------------------------------------------------------------
 
+@learner_check
 def check_cosine_logits(cosine_logits) -> None:
     """``cosine_logits(embeddings, weight, s)``: (N, D), (C, D) -> (N, C) logits s·cos θ_j."""
     from ..arcface import ArcFace
@@ -78,6 +79,7 @@ def _arcface_case(seed: int, s: float, m: float):
     return cos, labels
 
 
+@learner_check
 def check_arcface_logits(arcface_logits) -> None:
     """``arcface_logits(cos, labels, s, m)``: (N, C) cosines, (N,) labels -> (N, C) ArcFace logits."""
     from ..arcface import ArcFace
@@ -177,6 +179,7 @@ def _verification_cases():
     return cases
 
 
+@learner_check
 def check_verification_accuracy(verification_accuracy) -> None:
     """``verification_accuracy(sims, same)``: (P,) similarities and (P,) booleans -> best accuracy over t."""
     for name, sims, same in _verification_cases():

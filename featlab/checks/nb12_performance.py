@@ -10,7 +10,7 @@ import statistics
 
 import numpy as np
 
-from ._common import ExerciseError, _ok, _scalar
+from ._common import ExerciseError, _ok, _scalar, learner_check
 from ._common import _diagnose as diagnose
 
 __all__ = ["check_throughput", "check_topk_agreement", "check_amdahl_speedup"]
@@ -55,7 +55,9 @@ def _run_throughput(throughput, dev: _FakeDevice, n_items: int, repeats: int, wa
     what = f"throughput(fn, n_items={n_items}, repeats={repeats}, warmup={warmup}, clock=..., sync=...)"
     try:
         out = throughput(dev.fn, n_items, repeats, warmup, dev.clock, dev.sync)   # in the order of the signature
-    except ZeroDivisionError:
+    except ExerciseError as e:
+        if not isinstance(e.__cause__, ZeroDivisionError):
+            raise
         raise ExerciseError(
             f"{what} divided by zero: every timed call measured 0 s. "
             + ("The device is asynchronous (like a GPU): fn() only queues the work. Call sync() after "
@@ -67,6 +69,7 @@ def _run_throughput(throughput, dev: _FakeDevice, n_items: int, repeats: int, wa
                             "clock (asynchronous devices only queue the work), and use the clock argument.")
 
 
+@learner_check
 def check_throughput(throughput) -> None:
     """``throughput(fn, n_items, repeats=5, warmup=1, clock=time.perf_counter, sync=lambda: None)``:
     call fn() ``warmup`` times untimed, then time ``repeats`` calls with ``clock`` (``sync()`` after
@@ -145,6 +148,7 @@ def _topk_cases(seed: int, q: int, k: int, n: int) -> tuple[np.ndarray, np.ndarr
     return a, b
 
 
+@learner_check
 def check_topk_agreement(topk_agreement) -> None:
     """``topk_agreement(a_idx, b_idx)``: two (Q, k) integer arrays of top-k row ids (as
     ``fl.search`` returns) -> the mean over the Q queries of |A_q ∩ B_q| / k (order ignored)."""
@@ -188,6 +192,7 @@ def check_topk_agreement(topk_agreement) -> None:
 
 # --- 3. Amdahl's law -------------------------------------------------------------------------
 
+@learner_check
 def check_amdahl_speedup(amdahl_speedup) -> None:
     """``amdahl_speedup(p, s)``: a part taking the fraction ``p`` of the time becomes ``s`` times
     faster -> overall speed-up ``1 / ((1 - p) + p / s)``."""
@@ -215,7 +220,9 @@ def check_amdahl_speedup(amdahl_speedup) -> None:
                             (1.0, 8.0, 8.0, "speeding up everything 8× gives 8×")]:
         try:
             got = _scalar(amdahl_speedup(p, s), f"amdahl_speedup(p={p}, s={s})")
-        except ZeroDivisionError:
+        except ExerciseError as e:
+            if not isinstance(e.__cause__, ZeroDivisionError):
+                raise
             raise ExerciseError(f"amdahl_speedup(p={p}, s={s}) divided by zero; with the formula "
                                 "1 / ((1 - p) + p / s) it does not.") from None
         if not math.isclose(got, want, rel_tol=_RTOL):

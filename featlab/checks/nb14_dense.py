@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import ExerciseError, _call, _ok, _same, _scalar, _tensor
+from ._common import ExerciseError, _call, _ok, _same, _scalar, _tensor, learner_check
 from ._common import _diagnose as diagnose
 
 __all__ = ["check_soft_argmax", "check_pixel_logits", "check_mean_iou"]
@@ -35,6 +35,7 @@ def _xy_tensor(out, shape, what: str) -> torch.Tensor:
     return out
 
 
+@learner_check
 def check_soft_argmax(soft_argmax) -> None:
     """``soft_argmax(heatmaps, temperature)``: (N, K, H, W) -> (N, K, 2) coordinates (x, y)."""
     what = "soft_argmax(heatmaps, temperature)"
@@ -93,6 +94,7 @@ def check_soft_argmax(soft_argmax) -> None:
 
 # --- 2. a 1×1 head's per-pixel logits ----------------------------------------------------------
 
+@learner_check
 def check_pixel_logits(pixel_logits) -> None:
     """``pixel_logits(features, weight, bias)``: (N, C, H, W), (K, C), (K,) -> (N, K, H, W)."""
     what = "pixel_logits(features, weight, bias)"
@@ -131,6 +133,7 @@ def _confusion(pred: torch.Tensor, target: torch.Tensor, k: int) -> torch.Tensor
     return torch.bincount((target * k + pred).flatten(), minlength=k * k).reshape(k, k).double()
 
 
+@learner_check
 def check_mean_iou(mean_iou) -> None:
     """``mean_iou(pred, target, num_classes)``: integer label maps (N, H, W) -> one float."""
     what = "mean_iou(pred, target, num_classes)"
