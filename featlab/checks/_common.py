@@ -175,3 +175,14 @@ def _items(value) -> list | None:
     if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim >= 1:
         return list(value)
     return None
+
+
+def _bool(value, what: str) -> bool:
+    """A learner's yes/no (bool, NumPy bool, one-element bool/0-1 tensor) -> bool; ExerciseError otherwise."""
+    if value is None:
+        raise ExerciseError(f"{what} returned None: fill in the TODO.")
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral) and value in (0, 1)):
+        return bool(value)
+    raise ExerciseError(f"{what} should return True or False; got {_describe(value)}.")

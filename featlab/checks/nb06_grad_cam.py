@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import ExerciseError, _close, _ok, _tensor, learner_check
+from ._common import ExerciseError, _bool, _close, _ok, _tensor, learner_check
 
 __all__ = ['check_channel_weights', 'check_grad_cam_map', 'check_pointing_hit']
 
@@ -64,12 +64,8 @@ def check_pointing_hit(pointing_hit) -> None:
         top, left, h, w = box
         cases.append((heat, box, top <= r < top + h and left <= c < left + w))
     for heat, box, want in cases:
-        got = pointing_hit(heat.clone(), box)
-        if got is None:
-            raise ExerciseError("pointing_hit returned None: fill in the TODO.")
-        if isinstance(got, torch.Tensor):
-            got = got.item()
-        if bool(got) != want:
+        got = _bool(pointing_hit(heat.clone(), box), f"pointing_hit(heatmap, box={box})")
+        if got != want:
             r, c = divmod(int(heat.argmax()), heat.shape[1])
             raise ExerciseError(
                 f"pointing_hit gave {bool(got)} for a map whose maximum is at (row {r}, col {c}) and "

@@ -10,7 +10,7 @@ import statistics
 
 import numpy as np
 
-from ._common import ExerciseError, _ok, _scalar, learner_check
+from ._common import ExerciseError, _items, _ok, _scalar, learner_check
 from ._common import _diagnose as diagnose
 
 __all__ = ["check_throughput", "check_topk_agreement", "check_amdahl_speedup"]
@@ -156,7 +156,7 @@ def check_topk_agreement(topk_agreement) -> None:
         a, b = _topk_cases(seed, q, k, n)
         what = f"topk_agreement on ({q}, {k}) lists"
         out = topk_agreement(a.copy(), b.copy())
-        if isinstance(out, (np.ndarray, list, tuple)) and np.size(out) == q and q != 1:
+        if _items(out) is not None and len(_items(out)) == q and q != 1:
             raise ExerciseError(f"{what} returned {q} numbers, one per query: average them over the "
                                 "queries to get one number.")
         got = _scalar(out, what, many_hint="Average over the queries to get one number.")
