@@ -94,6 +94,7 @@ def check_layer_norm_tokens(layer_norm_tokens) -> None:
 
     g = torch.Generator().manual_seed(35)
     t = torch.randn(3, 7, 5, generator=g) * torch.linspace(0.5, 3.0, 5) + torch.linspace(-2.0, 2.0, 5)
+    t[1, 4] = 0.5 + 1e-3 * torch.tensor([-1.0, 2.0, 0.0, 1.0, -2.0])   # a nearly flat token: where eps goes shows
     eps = 1e-5
     what = "layer_norm_tokens(t of (3, 7, 5), eps=1e-5)"
     got = _tensor(layer_norm_tokens(t, eps), what)
@@ -103,7 +104,12 @@ def check_layer_norm_tokens(layer_norm_tokens) -> None:
             m = t.mean(dims, keepdim=True)
             v = t.var(dims, keepdim=True, unbiased=unbiased)
             return (t - m) / (v + eps).sqrt()
+        m, v = t.mean(-1, keepdim=True), t.var(-1, keepdim=True, unbiased=False)
         wrong = [
+            ("eps is missing (or not the argument eps): divide by sqrt(var + eps); it matters for a nearly "
+             "flat token.", (t - m) / v.sqrt()),
+            ("eps is added outside the square root: divide by sqrt(var + eps), as LayerNorm does, not by "
+             "sqrt(var) + eps.", (t - m) / (v.sqrt() + eps)),
             ("you normalised over the token axis (dim 1, positions) instead of the channel axis: "
              "use the statistics of each token's C values (dim=-1).", norm(1)),
             ("you normalised over the whole (L, C) sample: a LayerNorm on tokens uses each token's own "
