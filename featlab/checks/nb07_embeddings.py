@@ -135,7 +135,9 @@ def _loo_cases():
     labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3])           # class 3 has one item: never a hit
     centres = torch.randn(4, 5, generator=g)
     x = centres[labels] + 1.0 * torch.randn(len(labels), 5, generator=g)
-    return F.cosine_similarity(x[:, None], x[None], dim=2), labels        # (12, 12), diagonal 1
+    x = torch.cat([x, torch.full((len(labels), 1), 0.5)], dim=1)
+    x[11] = torch.tensor([0.2, 0.0, 0.0, 0.0, 0.0, -1.0])   # all cosines of item 11 < 0: a self-similarity of
+    return F.cosine_similarity(x[:, None], x[None], dim=2), labels        # 0 would rank first; (12, 12), diagonal 1
 
 
 def _loo_reference(sim: torch.Tensor, labels: torch.Tensor, k: int) -> float:
@@ -162,6 +164,10 @@ def check_leave_one_out_recall(leave_one_out_recall) -> None:
         ([_recall_reference(sim, labels, labels, k) for k in ks],
          "the query counts itself: every item is its own most similar item (cosine 1), so recall@1 is 1. "
          "Set the diagonal to -inf (or drop the item's own column) before ranking."),
+        ([_recall_reference(sim - torch.eye(len(sim)), labels, labels, k) for k in ks],
+         "the item itself was given similarity 0, not -inf: an item with fewer than k positive cosines (here "
+         "item 11, all its cosines are negative) then still finds itself among its k nearest. Set the "
+         "diagonal to -inf (others.fill_diagonal_(float('-inf'))) before ranking."),
         ([_loo_reference(sim, labels, k + 1) for k in ks],
          "this is recall@(k + 1) of the other items: off by one: after removing the item itself, take k "
          "items, not k + 1."),
