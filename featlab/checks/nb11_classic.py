@@ -140,6 +140,10 @@ def check_magnitude_orientation(magnitude_orientation) -> None:
     if torch.isnan(theta).any():
         raise ExerciseError("theta has NaN values: use torch.atan2(gy, gx), which is defined everywhere.")
     if (_angle_error(theta, want_theta) < 1e-4).all():
+        if theta.min() >= 0 and theta.max() >= 180 - 1e-9 and theta.max() <= 180 + 1e-9:
+            raise ExerciseError("theta reaches 180° (for gx < 0, gy = 0): the range is [0, 180), and 180° is the "
+                                "same orientation as 0°. Fold with torch.remainder(theta, 180), not by adding 180 "
+                                "to the negative angles only.")
         if theta.min() < 0 or theta.max() >= 180 + 1e-9:
             raise ExerciseError(f"theta has values in [{theta.min():.1f}, {theta.max():.1f}]: this is the SIGNED "
                                 "orientation; HOG uses the unsigned one. Fold it into [0, 180) with "
