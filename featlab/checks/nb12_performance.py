@@ -79,6 +79,8 @@ def check_throughput(throughput) -> None:
         ([3.0], [0.40, 0.12, 0.50, 0.11, 0.10], 16, True),   # medians of every mistake differ
         ([], [0.30, 0.20, 0.90], 8, True),
         ([3.0], [0.25, 0.05, 0.80, 0.20, 0.22], 4, False),
+        ([2.0, 1.5], [0.12, 0.30, 0.20, 0.90], 8, False),    # even repeats: the median is a mean of two
+        ([5.0, 1.0], [0.90, 0.12, 0.70, 0.15, 0.20, 0.35], 6, True),
     ]
     for warm, timed, n, asynchronous in cases:
         warmup, repeats = len(warm), len(timed)
@@ -108,6 +110,12 @@ def check_throughput(throughput) -> None:
             ("you averaged the times; take the MEDIAN (statistics.median), which ignores one slow run.",
              n / statistics.mean(timed)),
             ("this is the best (shortest) run; take the MEDIAN of the timed runs.", n / min(timed)),
+            ("with an even number of repeats the median is the mean of the two middle times; sorted(times)[n // 2] "
+             "takes the upper one only. Use statistics.median (or torch/np.median's mean of the middle two).",
+             n / sorted(timed)[len(timed) // 2]),
+            ("with an even number of repeats the median is the mean of the two middle times, not the lower one "
+             "(torch.median returns the lower). Use statistics.median or np.median.",
+             n / sorted(timed)[(len(timed) - 1) // 2]),
             ("this is the slowest run; take the MEDIAN of the timed runs.", n / max(timed)),
             ("the warm-up calls were timed too: time only the `repeats` calls after the warm-up.",
              n / statistics.median(warm + timed)),
