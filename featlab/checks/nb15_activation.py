@@ -104,7 +104,7 @@ def check_ascent_step(ascent_step) -> None:
     model = _model()
     weights = {k: v.clone() for k, v in model.state_dict().items()}
     torch.manual_seed(152)
-    x0 = torch.randn(1, 3, 6, 6)
+    x0 = torch.randn(2, 3, 6, 6)                       # two images: model(x)[0, channel] is not the objective
     channel, lr = 2, 0.5
     x = x0.clone().requires_grad_(True)
     got = _tensor(_call(ascent_step, "ascent_step(model, x, 2, 0.5)", model, x, channel, lr), "ascent_step(model, x, 2, 0.5)")
