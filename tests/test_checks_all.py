@@ -54,3 +54,26 @@ def test_an_answer_of_the_wrong_kind_fails_the_check(name, answer):
     """Whatever the learner returns, the check says what is wrong (fail), never crashes (error)."""
     with pytest.raises(ExerciseError):
         getattr(checks, name)(ODD_ANSWERS[answer])
+
+
+def test_every_check_is_called_by_a_master():
+    from solutions import check_calls
+    assert sorted(c for _, c, _ in check_calls()) == CHECKS
+
+
+def _ids(call):
+    return f"{call[0]:02d}-{call[1]}"
+
+
+def _calls():
+    from solutions import check_calls
+    return check_calls()
+
+
+@pytest.mark.parametrize("call", _calls(), ids=_ids)
+def test_the_solution_of_the_master_passes(call, capsys):
+    """The function as written in exercises/src/NN_*.py (the solution notebook's code) passes."""
+    from solutions import solution
+    number, check, fn = call
+    getattr(checks, check)(getattr(solution(number), fn))
+    assert capsys.readouterr().out.startswith("✓")
