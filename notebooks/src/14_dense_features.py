@@ -168,17 +168,18 @@ cut_outs = [(rgb("chelsea")[10:260, 110:360], xx ** 2 / 0.85 + yy ** 2 < 0.95),
 
 def scene(rng):
     tex = textures[rng.integers(len(textures))]
-    r, c = rng.integers(0, tex.shape[0] - SIZE), rng.integers(0, tex.shape[1] - SIZE)
-    picture, label = tex[r:r + SIZE, c:c + SIZE].copy(), np.zeros((SIZE, SIZE), np.int64)
+    y0, x0 = rng.integers(0, tex.shape[0] - SIZE), rng.integers(0, tex.shape[1] - SIZE)   # box (x0, y0, x0+SIZE, y0+SIZE)
+    picture, label = tex[y0:y0 + SIZE, x0:x0 + SIZE].copy(), np.zeros((SIZE, SIZE), np.int64)
     for _ in range(2):
         k = rng.integers(len(cut_outs))
         obj, mask = cut_outs[k]
         h = int(rng.integers(48, 96)); w = min(int(h * obj.shape[1] / obj.shape[0]), SIZE - 4)
         obj = np.asarray(Image.fromarray(np.ascontiguousarray(obj)).resize((w, h), Image.BILINEAR))
         mask = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((w, h), Image.NEAREST)) > 127
-        r, c = rng.integers(0, SIZE - h + 1), rng.integers(0, SIZE - w + 1)
-        picture[r:r + h, c:c + w][mask] = obj[mask]
-        label[r:r + h, c:c + w][mask] = k + 1
+        y0, x0 = rng.integers(0, SIZE - h + 1), rng.integers(0, SIZE - w + 1)
+        x1, y1 = x0 + w, y0 + h                                  # the object's box (x0, y0, x1, y1), x = column
+        picture[y0:y1, x0:x1][mask] = obj[mask]
+        label[y0:y1, x0:x1][mask] = k + 1
     return picture, label
 
 rng = np.random.default_rng(14)

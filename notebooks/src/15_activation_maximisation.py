@@ -147,8 +147,9 @@ for k in range(128):
     img = np.asarray(fl.load_image(names[k % len(names)]), dtype=np.float32) / 255
     h, w = img.shape[:2]
     side = int(rng.uniform(0.3, 0.7) * min(h, w))
-    top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-    crop = torch.from_numpy(img[top:top + side, left:left + side]).permute(2, 0, 1)[None]
+    y0, x0 = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+    x1, y1 = x0 + side, y0 + side                               # the crop box (x0, y0, x1, y1), x = column
+    crop = torch.from_numpy(img[y0:y1, x0:x1]).permute(2, 0, 1)[None]
     crops.append(F.interpolate(crop, size=(SIZE, SIZE), mode="bilinear", antialias=True, align_corners=False)[0])
 crops = torch.stack(crops).clamp(0, 1)
 grey = torch.full((1, 3, SIZE, SIZE), 0.5)
