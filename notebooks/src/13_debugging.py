@@ -213,22 +213,66 @@ print("fixed: camera as RGB", tuple(x12[6:7].shape), "-> top-1:", labels[model(x
 # **(4) Normalisation.** No error at all — just other features. Lite0 expects $(x - 0.5)/0.5$;
 # we feed pixels in [0, 1] (no `Normalize`), ImageNet's mean/std (the torchvision habit), and
 # 0–255 values. Measured on the 12 pictures against the right preprocessing: cosine of the
-# pooled features and top-1 agreement. A quick symptom check is the batch's mean and std.
+# pooled features (mean over the pictures, with a 95 % bootstrap interval over the pictures) and
+# top-1 agreement. A quick symptom check is the batch's mean and std, and the share of values
+# outside [−1, 1], the range the right preprocessing gives.
 
 # %%
 # NBVAL_CHECK_OUTPUT
+boot = np.random.default_rng(0)
+
+
+def interval(v, n=2000):
+    """95 % bootstrap interval of the mean of v (resampling its entries, e.g. the 12 pictures)."""
+    v = np.asarray(v)
+    return np.percentile(v[boot.integers(0, len(v), (n, len(v)))].mean(1), [2.5, 97.5])
+
+
+def verdict(diffs):
+    lo, hi = interval(diffs)
+    return f"{np.mean(diffs):+.3f} [{lo:+.3f}, {hi:+.3f}] -> " + ("better" if lo > 0 else "worse" if hi < 0 else "no clear difference")
+
+
 pixels = prep.denormalize(x12)                                        # back to [0, 1]
 imagenet = (pixels - torch.tensor([0.485, 0.456, 0.406], device=dev).view(1, 3, 1, 1)) \
     / torch.tensor([0.229, 0.224, 0.225], device=dev).view(1, 3, 1, 1)
-norm_rows = {}
-for what, x in [("right: (x - 0.5) / 0.5", x12), ("[0, 1], no Normalize", pixels),
-                ("ImageNet mean/std", imagenet), ("0-255, no Normalize", pixels * 255)]:
+fed = {"right: (x - 0.5) / 0.5": x12, "[0, 1], no Normalize": pixels,
+       "ImageNet mean/std": imagenet, "0-255, no Normalize": pixels * 255}
+norm_cos, norm_agree = {}, {}
+for what, x in fed.items():
     f, lg = (feats_ref, logits_ref) if x is x12 else features_and_logits(model, x)
-    cos = F.cosine_similarity(f, feats_ref).mean().item()
-    agree = (lg.argmax(1) == top1_ref).sum().item()
-    norm_rows[what] = (cos, agree)
-    print(f"{what:24s} batch mean {x.mean().item():7.2f} std {x.std().item():6.2f} | "
-          f"feature cosine {cos:.3f} | top-1 agreement {agree}/12")
+    norm_cos[what] = F.cosine_similarity(f, feats_ref).cpu().numpy()
+    norm_agree[what] = (lg.argmax(1) == top1_ref).sum().item()
+    lo, hi = interval(norm_cos[what])
+    print(f"{what:24s} batch mean {x.mean().item():7.2f} std {x.std().item():6.2f} outside [-1, 1] "
+          f"{(x.abs() > 1).float().mean().item():4.0%} | feature cosine {norm_cos[what].mean():.3f} "
+          f"[{lo:.3f}, {hi:.3f}] | top-1 agreement {norm_agree[what]}/12")
+print("ImageNet mean/std - [0, 1] no Normalize, cosine:",
+      verdict(norm_cos["ImageNet mean/std"] - norm_cos["[0, 1], no Normalize"]))
+
+# %% [markdown]
+# What does the network see? Each bug feeds a tensor that the network reads as if it had been
+# made by $(x - 0.5)/0.5$; undoing *that* ($t \cdot 0.5 + 0.5$, clipped to [0, 1]) shows the
+# picture it effectively receives. Pixels in [0, 1] land in the upper half of its range: a
+# washed-out, too-bright picture. ImageNet's mean/std is close in brightness but stretches the
+# contrast about twofold and shifts the colours a little (its three means and stds differ). 0–255
+# is almost all clipped white, with what is left far outside anything seen in training. Every
+# bug lowers the feature cosine (the intervals above exclude 1). The ImageNet habit is no safer
+# than forgetting `Normalize` altogether: the paired verdict on the last line is **worse**.
+
+# %%
+fig, axes = plt.subplots(1, 5, figsize=(13, 2.8), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1.6]})
+for ax, (what, x) in zip(axes, fed.items()):
+    ax.imshow(prep.denormalize(x[:1]).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy())
+    ax.set_title(f"{what}\ncosine {norm_cos[what][0]:.2f}", fontsize=9); ax.set_xticks([]); ax.set_yticks([])
+for k, (what, c) in enumerate(norm_cos.items()):
+    lo, hi = interval(c)
+    axes[4].errorbar([c.mean()], [k], xerr=[[c.mean() - lo], [hi - c.mean()]], fmt="o", capsize=3)
+    axes[4].plot(c, np.full(len(c), k) + 0.15, "|", color="0.5")
+axes[4].set_yticks(range(len(fed))); axes[4].set_yticklabels(list(fed), fontsize=8); axes[4].invert_yaxis()
+axes[4].set(xlabel="feature cosine to the right input (12 pictures)", xlim=(0, 1.02))
+fig.suptitle("what the network sees under each normalisation (chelsea), and what it costs", fontsize=10)
+plt.tight_layout();
 
 # %% [markdown]
 # **(5) Eval mode.** In train mode BatchNorm normalises with the statistics of the *current
@@ -270,8 +314,8 @@ if dev.type != "cpu":
     except RuntimeError as err:
         print("CPU tensor, GPU model: RuntimeError:", err)
 else:
-    print("(no GPU here: a CPU tensor fed to a GPU model raises a RuntimeError that the input and the "
-          "weights are on different devices)")
+    print("(the model is on the CPU, so this case cannot be shown: a CPU tensor fed to a GPU model raises "
+          "a RuntimeError that the input and the weights are on different devices)")
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -328,8 +372,10 @@ print("describe accepts (1, 224, 224) now:", fl.describe(gray_model, (1, 224, 22
 # and horse are grayscale already). The reference is the original model fed the gray channel
 # three times. We compare four ways to build the one-channel model — summed weights, **averaged**
 # weights (a common recipe), the red kernel only, and a freshly initialised first layer (what
-# `nn.Conv2d(1, 32, 3, stride=2)` gives) — by the cosine of the pooled features and top-1
-# agreement. For scale: how far the gray picture is from the colour one, in the same features.
+# `nn.Conv2d(1, 32, 3, stride=2)` gives; three random draws) — by the cosine of the pooled
+# features (mean over the 12 pictures, 95 % bootstrap interval over the pictures) and top-1
+# agreement, and compare neighbours by their paired differences. For scale: how far the gray
+# picture is from the colour one, in the same features.
 
 # %%
 gray_pics = [(rgb2gray(np.asarray(fl.load_image(n))) * 255).round().astype(np.uint8) for n in names]
@@ -348,38 +394,69 @@ def with_stem(weight):
 
 
 w = model.conv_stem.weight.detach()
-torch.manual_seed(0)
-fresh = nn.Conv2d(1, 32, 3, stride=2, bias=False).weight.detach().to(dev)   # PyTorch's default init
-variants = {"summed over RGB": w.sum(1, keepdim=True), "averaged over RGB": w.mean(1, keepdim=True),
-            "red kernel only": w[:, :1], "re-initialised": fresh}
-gray_rows, gray_top1 = {}, {}
-for what, weight in variants.items():
-    f1, l1 = features_and_logits(with_stem(weight), x1)
-    gray_rows[what] = (F.cosine_similarity(f1, f3).mean().item(), F.cosine_similarity(f1, f3).min().item(),
-                       (l1.argmax(1) == l3.argmax(1)).sum().item())
-    gray_top1[what] = [labels[i] for i in l1.argmax(1).tolist()]
+SEEDS = [0, 1, 2]
+fresh = []
+for seed in SEEDS:                                              # three draws of PyTorch's default init
+    torch.manual_seed(seed)
+    fresh.append(nn.Conv2d(1, 32, 3, stride=2, bias=False).weight.detach().to(dev))
+variants = {"summed over RGB": [w.sum(1, keepdim=True)], "averaged over RGB": [w.mean(1, keepdim=True)],
+            "red kernel only": [w[:, :1]], "re-initialised": fresh}
+gray_cos, gray_agree, gray_top1 = {}, {}, {}
+for what, weights in variants.items():
+    cos, agree = [], []
+    for weight in weights:
+        f1, l1 = features_and_logits(with_stem(weight), x1)
+        cos.append(F.cosine_similarity(f1, f3).cpu().numpy())
+        agree.append((l1.argmax(1) == l3.argmax(1)).sum().item())
+        if len(cos) == 1:
+            gray_top1[what] = [labels[i] for i in l1.argmax(1).tolist()]
+    gray_cos[what], gray_agree[what] = np.stack(cos), agree            # (draws, 12), per draw
 colour = [n for n in names if n not in ("camera", "brick", "grass", "gravel", "coins", "horse")]
 idx = [names.index(n) for n in colour]
-gray_vs_colour = F.cosine_similarity(f3[idx], feats_ref[idx]).mean().item()
+gray_vs_colour = F.cosine_similarity(f3[idx], feats_ref[idx]).cpu().numpy()
 gray_top1_kept = (l3[idx].argmax(1) == top1_ref[idx]).sum().item()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"{'one-channel first layer':20s}  mean cos  min cos  top-1 agreement with 3x repeated input")
-for what, (mean_cos, min_cos, agree) in gray_rows.items():
-    print(f"{what:20s}  {mean_cos:8.3f}  {min_cos:7.3f}  {agree}/12")
-print(f"baseline: gray vs colour picture, {len(colour)} colour pictures: cosine {gray_vs_colour:.3f}, "
-      f"top-1 kept {gray_top1_kept}/{len(colour)}")
+print(f"{'one-channel first layer':20s}  mean cos [95 % interval]  min cos  top-1 agreement with 3x repeated input")
+for what, c in gray_cos.items():
+    lo, hi = interval(c.mean(0))
+    draws = f"   (3 draws: {', '.join(f'{v:.3f}' for v in c.mean(1))})" if len(c) > 1 else ""
+    print(f"{what:20s}  {c.mean():8.3f} [{lo:.3f}, {hi:.3f}]  {c.min():7.3f}  "
+          f"{', '.join(f'{a}/12' for a in gray_agree[what])}{draws}")
+lo, hi = interval(gray_vs_colour)
+print(f"baseline: gray vs colour picture, {len(colour)} colour pictures: cosine {gray_vs_colour.mean():.3f} "
+      f"[{lo:.3f}, {hi:.3f}], top-1 kept {gray_top1_kept}/{len(colour)}")
 for what in ("summed over RGB", "re-initialised"):
     print(f"{what}, top-1 of {', '.join(names[:4])}: {', '.join(gray_top1[what][:4])}")
+print("paired over the 12 pictures, cosine difference [95 % interval] -> verdict:")
+for a, b in [("averaged over RGB", "summed over RGB"), ("red kernel only", "averaged over RGB"),
+             ("re-initialised", "red kernel only")]:
+    print(f"  {a} - {b}: {verdict(gray_cos[a].mean(0) - gray_cos[b].mean(0))}")
+print(f"  re-initialised - baseline (gray vs colour), same {len(colour)} pictures: "
+      f"{verdict(gray_cos['re-initialised'].mean(0)[idx] - gray_vs_colour)}")
+
+# %%
+fig, ax = plt.subplots(figsize=(6.5, 2.6))
+for k, (what, c) in enumerate(gray_cos.items()):
+    lo, hi = interval(c.mean(0))
+    ax.errorbar([c.mean()], [k], xerr=[[c.mean() - lo], [hi - c.mean()]], fmt="o", capsize=3, color="C0")
+    for d in c:
+        ax.plot(d, np.full(len(d), k) + 0.18, "|", color="0.5")
+ax.axvspan(*interval(gray_vs_colour), color="C1", alpha=0.25, label="gray vs colour picture (95 % interval)")
+ax.set_yticks(range(len(gray_cos))); ax.set_yticklabels(list(gray_cos), fontsize=8); ax.invert_yaxis()
+ax.set(xlabel="feature cosine to the 3× repeated gray input", xlim=(0, 1.02))
+ax.legend(fontsize=8, loc="upper left"); plt.tight_layout();
 
 # %% [markdown]
-# Summing is exact: same features, same predictions. Averaging looks harmless but divides the
-# stem's output by 3 — the BatchNorm after it uses fixed running statistics, so the shrink travels
-# on; the red kernel alone ignores what the green and blue kernels add. A re-initialised first
-# layer throws away what the network learned about edges and makes every later layer see inputs it
-# was never trained on: its features are further from the reference than the *colour* picture's
-# are. Re-initialise only if you then fine-tune.
+# Summing is exact: same features, same predictions. The printed verdicts rank the shortcuts:
+# averaging is **worse** than summing — it divides the stem's output by 3, and the BatchNorm
+# after it uses fixed running statistics, so the shrink travels on; the red kernel alone is
+# **worse** again — it ignores what the green and blue kernels add; a re-initialised first layer
+# is **worse** still, on all three random draws: it throws away what the network learned about
+# edges and makes every later layer see inputs it was never trained on. Its features are further
+# from the reference than the *colour* picture's are (verdict **worse** against that baseline).
+# Re-initialise only if you then fine-tune.
 #
 # ## 5. Three bugs without an error message, measured
 #
