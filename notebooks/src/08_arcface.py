@@ -472,29 +472,6 @@ for a_, b_ in [("softmax", frozen), ("cosine softmax m=0", "softmax"),
 #   different identities to about 90°, the angle of two random directions in 32-D. What improves
 #   is the gap between the two, and that is what verification needs.
 #
-# ## What the softmax head does with lengths
-#
-# The softmax logit is $\|W_j\|\,\|x\|\cos\theta_j + b_j$, so the loss can also be lowered by
-# making $\|x\|$ longer, without changing any angle. Look at the lengths of the softmax
-# embeddings of the held-out views:
-
-# %%
-# NBVAL_CHECK_OUTPUT
-head, cls = heads["softmax", 0]
-with torch.no_grad():
-    e = head(feats[held])
-    right = cls(e).argmax(1) == torch.searchsorted(train_ids, who[held])
-    norms, w_norms = e.norm(dim=1), cls.weight.norm(dim=1)
-print(f"softmax head, held-out views: ‖x‖ from {float(norms.min()):.1f} to {float(norms.max()):.1f};"
-      f" ‖W_j‖ from {float(w_norms.min()):.2f} to {float(w_norms.max()):.2f}")
-print(f"mean ‖x‖ of correctly classified views {float(norms[right].mean()):.1f},"
-      f" of misclassified ones {float(norms[~right].mean()):.1f}  ({int(right.sum())} right, {int((~right).sum())} wrong)")
-
-# %% [markdown]
-# The lengths range over a factor of almost 5, and correctly classified views are longer on
-# average: the length carries part of the classifier's confidence. Verification by cosine
-# ignores it. With ArcFace there is no length to use; only the angles can lower the loss.
-#
 # ## Picture it in 2-D
 #
 # With a 2-D embedding every unit vector is a point on the circle. We take 6 training
