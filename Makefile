@@ -41,19 +41,25 @@ test: install chromium         ## unit tests, notebooks in JupyterLab + Chromium
 handouts: install chromium     ## HTML (+ PDF) of notebooks, exercises, cheat sheet, glossary in build/handouts/
 	$(BIN)/python tools/handouts.py --out build/handouts
 
-sync: install                  ## text sources -> notebooks (outputs kept) and exercises; no execution
+sync: install                  ## text sources -> notebooks (outputs kept), exercises, Chinese edition; no execution
 	for f in notebooks/src/*.py; do b=$${f##*/}; \
 	    $(BIN)/jupytext -q --update --to ipynb -o notebooks/$${b%.py}.ipynb $$f || exit 1; done
 	$(BIN)/python tools/build_exercises.py
+	@# the Chinese edition: catalogues follow the English (changed cells turn fuzzy), then the
+	@# complete ones are built into notebooks/zh/ and exercises/zh/ with the English outputs
+	$(BIN)/python tools/translate.py update
+	$(BIN)/python tools/translate.py build
 
 notebooks: sync                ## sync, then re-execute notebooks and solutions in place (refresh outputs)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=300 notebooks/*.ipynb exercises/solutions/*.ipynb
+	$(BIN)/python tools/translate.py build
 
 exercises: install             ## exercises/src/*.py -> exercises/ and solutions/; run the changed solutions
 	stale="$$($(BIN)/python tools/build_exercises.py)" && if [ -n "$$stale" ]; then \
 	    $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=300 $$stale; fi
+	$(BIN)/python tools/translate.py build
 
 benchmark: install
 	$(BIN)/python benchmarks/extract_speed.py
