@@ -6,6 +6,7 @@ from the English; when its catalogue has an untranslated, fuzzy or obsolete entr
 older English text; when a figure, formula or inline code of the English is missing from the
 Chinese; when a Chinese notebook has no catalogue; or when it is not what `make sync` would build.
 """
+import functools
 import sys
 from pathlib import Path
 
@@ -20,6 +21,18 @@ import translate  # noqa: E402
 ZH = sorted([*(ROOT / "notebooks" / "zh").glob("*.ipynb"), *(ROOT / "exercises" / "zh").glob("*.ipynb"),
              *(ROOT / "exercises" / "zh" / "solutions").glob("*.ipynb")])
 IDS = [p.relative_to(ROOT).as_posix() for p in ZH]
+
+
+@functools.cache
+def problems(src):
+    return translate.problems(src)
+
+
+@functools.cache
+def complete():
+    """The Chinese notebooks whose catalogues are complete (links point to them)."""
+    return frozenset(zh for s in translate.sources() if s.catalogue.exists() and not problems(s)
+                     for _, zh, _ in s.targets())
 
 
 def english_of(zh_path):
@@ -45,17 +58,15 @@ def test_same_code_and_outputs_as_english(path):
 def test_catalogue_complete_and_current(path):
     src, _ = english_of(path)
     assert src.catalogue.exists(), f"{path.relative_to(ROOT)} has no catalogue {src.catalogue.relative_to(ROOT)}"
-    problems = translate.problems(src)
-    assert not problems, f"{src.catalogue.relative_to(ROOT)}:\n  " + "\n  ".join(problems)
+    found = problems(src)
+    assert not found, f"{src.catalogue.relative_to(ROOT)}:\n  " + "\n  ".join(found)
 
 
 @pytest.mark.parametrize("path", ZH, ids=IDS)
 def test_built_from_catalogue(path):
     src, english = english_of(path)
     solution = "solutions" in path.parts
-    complete = {zh for s in translate.sources() if s.catalogue.exists() and not translate.problems(s)
-                for _, zh, _ in s.targets()}
-    expected = translate.chinese_notebook(src, english, path.resolve(), solution, complete)
+    expected = translate.chinese_notebook(src, english, path.resolve(), solution, complete())
     have = nbformat.read(path, as_version=4)
     for i, (a, b) in enumerate(zip(expected.cells, have.cells)):
         assert b.source == a.source, f"cell {i} is not the catalogue's text: run python tools/translate.py build"
