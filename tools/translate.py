@@ -262,10 +262,12 @@ def build(verbose: bool = True) -> list[Path]:
     srcs = [s for s in sources() if s.catalogue.exists()]
     ready = {s: problems(s) for s in srcs}
     complete = {zh for s, p in ready.items() if not p for _, zh, _ in s.targets()}
-    done = []
+    done, waiting = [], []
     for src, why in ready.items():
         if why:
-            if verbose:
+            if not any(e.msgstr for e in polib.pofile(str(src.catalogue))):
+                waiting.append(src.catalogue.relative_to(ROOT).as_posix())
+            elif verbose:
                 print(f"not built: {src.catalogue.relative_to(ROOT)} ({len(why)} problems)", file=sys.stderr)
                 for line in why:
                     print(f"    {line}", file=sys.stderr)
@@ -277,6 +279,8 @@ def build(verbose: bool = True) -> list[Path]:
             if not zh_path.exists() or zh_path.read_text(encoding="utf-8") != text:
                 zh_path.write_text(text, encoding="utf-8")
             done.append(zh_path)
+    if verbose and waiting:
+        print(f"not built, not translated yet: {len(waiting)} catalogues ({waiting[0]} ...)", file=sys.stderr)
     return done
 
 
