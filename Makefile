@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.featlab-installed
 
-.PHONY: lab test install chromium handouts sync notebooks exercises benchmark constraints clean
+.PHONY: lab lab-zh test install chromium handouts sync notebooks exercises benchmark constraints clean
 
 # Create .venv if missing and install featlab with the pinned versions of constraints.txt.
 $(STAMP): pyproject.toml constraints.txt
@@ -22,6 +22,18 @@ install: $(STAMP)
 
 lab: install                   ## open the course in JupyterLab
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
+
+# The same in Chinese: JupyterLab's interface in Simplified Chinese (its language pack,
+# jupyterlab-language-pack-zh-CN) with settings of its own in build/lab-zh (yours stay as they are),
+# opened at the top so that exercises/zh/ and notebooks/ are both at hand.
+LAB_ZH := $(CURDIR)/build/lab-zh/@jupyterlab/translation-extension
+lab-zh: install                ## 中文: open the course in JupyterLab with a Chinese interface
+	@mkdir -p $(LAB_ZH) && echo '{"locale": "zh_CN"}' > $(LAB_ZH)/plugin.jupyterlab-settings
+	@$(BIN)/python -c "import importlib.metadata as m; m.version('jupyterlab-language-pack-zh-CN')" \
+	    2>/dev/null || echo "jupyterlab-language-pack-zh-CN is not installed: menus stay English" \
+	    "($(BIN)/pip install jupyterlab-language-pack-zh-CN)"
+	JUPYTERLAB_SETTINGS_DIR=$(CURDIR)/build/lab-zh \
+	    $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) .
 
 # Debian's Chromium and CJK fonts: tests/test_browser.py (JupyterLab in a browser) and PDF handouts.
 # Needs root and apt; elsewhere the browser test is skipped and says how to install it.
