@@ -71,6 +71,7 @@ exercises: install             ## exercises/src/*.py -> exercises/ and solutions
 	stale="$$($(BIN)/python tools/build_exercises.py)" && if [ -n "$$stale" ]; then \
 	    $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=300 $$stale; fi
+	$(BIN)/python tools/translate.py update exercises
 	$(BIN)/python tools/translate.py build
 
 benchmark: install

@@ -21,6 +21,12 @@ from the built English notebook, so the Chinese edition costs no execution. For 
 catalogue it says which cells are missing and writes nothing. Links in the Chinese text are
 written as in the English source (relative to its folder) and re-pointed for the deeper zh
 folder, to the Chinese twin where one is built. tests/test_translations.py checks the result.
+
+Translating: run ``update``, fill the empty ``msgstr`` of a catalogue in any PO editor (Poedit,
+Weblate, a text editor), terms as in docs/glossary.md, formulas, numbers and `code` copied as they
+are; for a ``fuzzy`` entry compare ``#| msgid`` (the English it translated) with the new
+``msgid``, revise, and delete the ``fuzzy`` flag; delete obsolete ``#~`` entries once reused.
+Then ``build`` and commit the catalogue with the notebooks it built.
 """
 from __future__ import annotations
 
