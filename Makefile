@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.featlab-installed
 
-.PHONY: lab test install chromium handouts sync notebooks exercises benchmark constraints clean
+.PHONY: lab lab-zh test install chromium handouts sync notebooks exercises benchmark constraints clean
 
 # Create .venv if missing and install featlab with the pinned versions of constraints.txt.
 $(STAMP): pyproject.toml constraints.txt
@@ -22,6 +22,18 @@ install: $(STAMP)
 
 lab: install                   ## open the course in JupyterLab
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
+
+# The same in Chinese: JupyterLab's interface in Simplified Chinese (its language pack,
+# jupyterlab-language-pack-zh-CN) with settings of its own in build/lab-zh (yours stay as they are),
+# opened at the top so that exercises/zh/ and notebooks/ are both at hand.
+LAB_ZH := $(CURDIR)/build/lab-zh/@jupyterlab/translation-extension
+lab-zh: install                ## 中文: open the course in JupyterLab with a Chinese interface
+	@mkdir -p $(LAB_ZH) && echo '{"locale": "zh_CN"}' > $(LAB_ZH)/plugin.jupyterlab-settings
+	@$(BIN)/python -c "import importlib.metadata as m; m.version('jupyterlab-language-pack-zh-CN')" \
+	    2>/dev/null || echo "jupyterlab-language-pack-zh-CN is not installed: menus stay English" \
+	    "($(BIN)/pip install jupyterlab-language-pack-zh-CN)"
+	JUPYTERLAB_SETTINGS_DIR=$(CURDIR)/build/lab-zh \
+	    $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) .
 
 # Debian's Chromium and CJK fonts: tests/test_browser.py (JupyterLab in a browser) and PDF handouts.
 # Needs root and apt; elsewhere the browser test is skipped and says how to install it.
@@ -41,19 +53,26 @@ test: install chromium         ## unit tests, notebooks in JupyterLab + Chromium
 handouts: install chromium     ## HTML (+ PDF) of notebooks, exercises, cheat sheet, glossary in build/handouts/
 	$(BIN)/python tools/handouts.py --out build/handouts
 
-sync: install                  ## text sources -> notebooks (outputs kept) and exercises; no execution
+sync: install                  ## text sources -> notebooks (outputs kept), exercises, Chinese edition; no execution
 	for f in notebooks/src/*.py; do b=$${f##*/}; \
 	    $(BIN)/jupytext -q --update --to ipynb -o notebooks/$${b%.py}.ipynb $$f || exit 1; done
 	$(BIN)/python tools/build_exercises.py
+	@# the Chinese edition: catalogues follow the English (changed cells turn fuzzy), then the
+	@# complete ones are built into notebooks/zh/ and exercises/zh/ with the English outputs
+	$(BIN)/python tools/translate.py update
+	$(BIN)/python tools/translate.py build
 
 notebooks: sync                ## sync, then re-execute notebooks and solutions in place (refresh outputs)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=300 notebooks/*.ipynb exercises/solutions/*.ipynb
+	$(BIN)/python tools/translate.py build
 
 exercises: install             ## exercises/src/*.py -> exercises/ and solutions/; run the changed solutions
 	stale="$$($(BIN)/python tools/build_exercises.py)" && if [ -n "$$stale" ]; then \
 	    $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=300 $$stale; fi
+	$(BIN)/python tools/translate.py update exercises
+	$(BIN)/python tools/translate.py build
 
 benchmark: install
 	$(BIN)/python benchmarks/extract_speed.py

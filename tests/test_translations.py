@@ -1,0 +1,104 @@
+"""The Chinese edition (notebooks/zh/, exercises/zh/) never out of step with the English.
+
+Every Chinese notebook is built by tools/translate.py from a gettext catalogue in locale/zh_CN/
+and the built English notebook. This fails when a Chinese notebook's code or stored outputs differ
+from the English; when its catalogue has an untranslated, fuzzy or obsolete entry or translates an
+older English text; when a figure, formula or inline code of the English is missing from the
+Chinese; when a Chinese notebook has no catalogue; or when it is not what `make sync` would build.
+"""
+import functools
+import sys
+from pathlib import Path
+
+import nbformat
+import polib
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import translate  # noqa: E402
+
+ZH = sorted([*(ROOT / "notebooks" / "zh").glob("*.ipynb"), *(ROOT / "exercises" / "zh").glob("*.ipynb"),
+             *(ROOT / "exercises" / "zh" / "solutions").glob("*.ipynb")])
+IDS = [p.relative_to(ROOT).as_posix() for p in ZH]
+
+
+@functools.cache
+def problems(src):
+    return translate.problems(src)
+
+
+@functools.cache
+def complete():
+    """The Chinese notebooks whose catalogues are complete (links point to them)."""
+    return frozenset(zh for s in translate.sources() if s.catalogue.exists() and not problems(s)
+                     for _, zh, _ in s.targets())
+
+
+def english_of(zh_path):
+    src = translate.source_for(zh_path)
+    assert src is not None, f"{zh_path.relative_to(ROOT)}: no English source of this name"
+    (english,) = [en for en, zh, _ in src.targets() if zh == zh_path.resolve()]
+    return src, english
+
+
+@pytest.mark.parametrize("path", ZH, ids=IDS)
+def test_same_code_and_outputs_as_english(path):
+    _, english = english_of(path)
+    en, zh = (nbformat.read(p, as_version=4) for p in (english, path))
+    assert [c.cell_type for c in zh.cells] == [c.cell_type for c in en.cells], "cells differ"
+    for i, (a, b) in enumerate(zip(en.cells, zh.cells)):
+        if a.cell_type == "code":
+            assert b.source == a.source, f"cell {i}: code differs from the English"
+            assert b.get("outputs") == a.get("outputs"), f"cell {i}: outputs differ from the English (make sync)"
+            assert b.get("execution_count") == a.get("execution_count"), f"cell {i}: execution count differs"
+
+
+@pytest.mark.parametrize("path", ZH, ids=IDS)
+def test_catalogue_complete_and_current(path):
+    src, _ = english_of(path)
+    assert src.catalogue.exists(), f"{path.relative_to(ROOT)} has no catalogue {src.catalogue.relative_to(ROOT)}"
+    found = problems(src)
+    assert not found, f"{src.catalogue.relative_to(ROOT)}:\n  " + "\n  ".join(found)
+
+
+@pytest.mark.parametrize("path", ZH, ids=IDS)
+def test_built_from_catalogue(path):
+    src, english = english_of(path)
+    solution = "solutions" in path.parts
+    expected = translate.chinese_notebook(src, english, path.resolve(), solution, complete())
+    have = nbformat.read(path, as_version=4)
+    for i, (a, b) in enumerate(zip(expected.cells, have.cells)):
+        assert b.source == a.source, f"cell {i} is not the catalogue's text: run python tools/translate.py build"
+
+
+def test_missing_pieces_finds_figures_formulas_and_code():
+    english = "A $d(k-1)+1$ window, `int`, gives 0.862 or 61 %."
+    assert translate.missing_pieces(english, "窗口 $d(k-1)+1$，`int`，得到 0.862 或 61%。") == []
+    assert translate.missing_pieces(english, "窗口 $d(k-1)+1$，`int`，得到 0.86 或 61%。") == ["figure 0.862"]
+    assert translate.missing_pieces(english, "窗口 $d(k−1)+1$，`int`，得到 0.862 或 61 %。") == [
+        "formula $d(k-1)+1$"]
+    assert translate.missing_pieces(english, "窗口 $d(k-1)+1$，int，得到 0.862 或 61 %。") == ["code `int`"]
+
+
+def test_update_marks_changed_english_fuzzy(tmp_path, monkeypatch):
+    """New cell: untranslated; moved cell: kept; changed cell: fuzzy with the previous English."""
+    monkeypatch.setattr(translate, "LOCALE", tmp_path)
+    master = tmp_path / "01_x.py"
+    write = lambda *cells: master.write_text("\n\n".join(f"# %% [markdown]\n# {c}" for c in cells) + "\n")
+    src = translate.Source("exercises", "01_x", master)
+    write("Alpha", "Beta is the second letter")
+    translate.update(src)
+    po = polib.pofile(str(src.catalogue))
+    for e, zh in zip(po, ["甲", "乙"]):
+        e.msgstr = zh
+    po.save()
+    assert translate.problems(src) == []
+    write("New", "Alpha", "Beta is the second Greek letter")          # a cell inserted; "Alpha" moved; "Beta" changed
+    translate.update(src)
+    po = {e.msgid: e for e in polib.pofile(str(src.catalogue))}
+    assert po["New"].msgstr == "" and po["Alpha"].msgstr == "甲" and not po["Alpha"].fuzzy
+    assert po["Beta is the second Greek letter"].fuzzy
+    assert po["Beta is the second Greek letter"].previous_msgid == "Beta is the second letter"
+    problems = translate.problems(src)
+    assert any("untranslated" in p for p in problems) and any("fuzzy" in p for p in problems)

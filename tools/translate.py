@@ -1,0 +1,322 @@
+"""The Chinese edition from one source: gettext catalogues beside the English.
+
+    python tools/translate.py update   # English cells -> locale/zh_CN/**/*.po (new: untranslated; changed: fuzzy)
+    python tools/translate.py build    # complete catalogues -> notebooks/zh/, exercises/zh/ (+ solutions/)
+    python tools/translate.py status   # per catalogue: translated / missing / fuzzy / obsolete
+
+One catalogue per English source, ``locale/zh_CN/notebooks/NN_name.po`` (source
+``notebooks/NN_name.ipynb``) and ``locale/zh_CN/exercises/NN_name.po`` (source the master
+``exercises/src/NN_name.py``). Each markdown cell is one entry: ``msgctxt`` = ``cell <index>``
+(its position among all cells, so two identical cells stay distinct), ``msgid`` = the English
+text, ``msgstr`` = the Chinese. Code is never translated.
+
+``update`` keeps a translation whose English is unchanged, reuses it when the same English moved
+to another position, marks it ``fuzzy`` (with the ``previous_msgid``) when the English of its cell
+changed, and keeps translations whose English disappeared as obsolete (``#~``) for the translator.
+
+``build`` writes a Chinese notebook only from a *complete* catalogue (every entry translated, none
+fuzzy, none obsolete, every msgid equal to the English cell, every figure, formula and inline code
+of the English present in the Chinese); it copies everything else, code, outputs, ids, metadata,
+from the built English notebook, so the Chinese edition costs no execution. For an incomplete
+catalogue it says which cells are missing and writes nothing. Links in the Chinese text are
+written as in the English source (relative to its folder) and re-pointed for the deeper zh
+folder, to the Chinese twin where one is built. tests/test_translations.py checks the result.
+
+Translating: run ``update``, fill the empty ``msgstr`` of a catalogue in any PO editor (Poedit,
+Weblate, a text editor), terms as in docs/glossary.md, formulas, numbers and `code` copied as they
+are; for a ``fuzzy`` entry compare ``#| msgid`` (the English it translated) with the new
+``msgid``, revise, and delete the ``fuzzy`` flag; delete obsolete ``#~`` entries once reused.
+Then ``build`` and commit the catalogue with the notebooks it built.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import sys
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from pathlib import Path
+
+import jupytext
+import nbformat
+import polib
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from prose_figures import figures_in  # noqa: E402
+
+LOCALE = ROOT / "locale" / "zh_CN"
+LANGUAGE = "zh_CN"
+FUZZY_RATIO = 0.6     # a changed cell keeps the most similar old translation, marked fuzzy
+SOLUTION_TITLE = "（参考答案）"   # the English solution copies add " (solution)" to the title
+HEADER = {"Project-Id-Version": "featlab", "Language": LANGUAGE, "MIME-Version": "1.0",
+          "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"}
+
+_FORMULA = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", re.S)
+_CODE = re.compile(r"`[^`\n]+`")
+_LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One English source and the notebooks built from it, English path -> Chinese path."""
+    kind: str            # "notebooks" or "exercises"
+    stem: str            # NN_name
+    path: Path           # the English text whose markdown cells are the msgids
+
+    @property
+    def catalogue(self) -> Path:
+        return LOCALE / self.kind / f"{self.stem}.po"
+
+    @property
+    def home(self) -> Path:
+        """The folder the English source's links are relative to."""
+        return ROOT / self.kind
+
+    def targets(self) -> list[tuple[Path, Path, bool]]:
+        """[(built English notebook, Chinese notebook, is a solution copy)]."""
+        name = f"{self.stem}.ipynb"
+        if self.kind == "notebooks":
+            return [(ROOT / "notebooks" / name, ROOT / "notebooks" / "zh" / name, False)]
+        return [(ROOT / "exercises" / name, ROOT / "exercises" / "zh" / name, False),
+                (ROOT / "exercises" / "solutions" / name,
+                 ROOT / "exercises" / "zh" / "solutions" / name, True)]
+
+    def cells(self):
+        """The English cells, as the built notebooks have them (same count, same order)."""
+        if self.path.suffix == ".py":
+            return jupytext.read(self.path).cells
+        return nbformat.read(self.path, as_version=4).cells
+
+    def markdown(self) -> list[tuple[str, str]]:
+        """[(msgctxt, English text)] of the markdown cells."""
+        return [(f"cell {i}", c.source) for i, c in enumerate(self.cells())
+                if c.cell_type == "markdown" and c.source.strip()]
+
+
+def sources() -> list[Source]:
+    found = [Source("notebooks", p.stem, p) for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+    found += [Source("exercises", p.stem, p) for p in sorted((ROOT / "exercises" / "src").glob("[0-9][0-9]_*.py"))]
+    return found
+
+
+def source_for(zh_notebook: Path) -> Source | None:
+    """The source a Chinese notebook is built from, or None if there is none."""
+    for src in sources():
+        if any(zh == zh_notebook.resolve() for _, zh, _ in src.targets()):
+            return src
+    return None
+
+
+# ---------------------------------------------------------------- update
+def _new_catalogue() -> polib.POFile:
+    po = polib.POFile(wrapwidth=100)
+    po.metadata = dict(HEADER)
+    return po
+
+
+def update(src: Source) -> bool:
+    """Refresh one catalogue from its English; return True if the file changed."""
+    path = src.catalogue
+    old = polib.pofile(str(path), wrapwidth=100) if path.exists() else _new_catalogue()
+    live = [e for e in old if not e.obsolete]
+    by_ctxt = {e.msgctxt: e for e in live}
+    by_msgid = {}
+    for e in live:
+        if e.msgstr and not e.fuzzy:
+            by_msgid.setdefault(e.msgid, e)
+    used = set()
+    po = _new_catalogue()
+    po.metadata = old.metadata or dict(HEADER)
+    pending = []
+    for ctxt, text in src.markdown():                               # 1: the same English
+        entry = polib.POEntry(msgctxt=ctxt, msgid=text, msgstr="")
+        same = by_ctxt.get(ctxt)
+        if same is not None and same.msgid == text and id(same) not in used:   # unchanged
+            entry.msgstr, entry.flags = same.msgstr, list(same.flags)
+            entry.previous_msgid = same.previous_msgid
+            used.add(id(same))
+        elif text in by_msgid and id(by_msgid[text]) not in used:   # moved to another position
+            entry.msgstr = by_msgid[text].msgstr
+            used.add(id(by_msgid[text]))
+        else:
+            pending.append(entry)
+        po.append(entry)
+    for entry in pending:                                           # 2: the English of a cell changed
+        left = [e for e in live if e.msgstr and id(e) not in used]
+        same = [e for e in left if e.msgctxt == entry.msgctxt]
+        close = sorted(left, key=lambda e: -SequenceMatcher(None, e.msgid, entry.msgid).ratio())
+        if not same and close and SequenceMatcher(None, close[0].msgid, entry.msgid).ratio() >= FUZZY_RATIO:
+            same = close[:1]
+        if same:
+            old_entry = same[0]
+            entry.msgstr = old_entry.msgstr
+            entry.flags = ["fuzzy"]
+            entry.previous_msgid = (old_entry.previous_msgid if old_entry.fuzzy and old_entry.previous_msgid
+                                    else old_entry.msgid)
+            used.add(id(old_entry))
+    for e in old:                                                   # translations that lost their cell
+        if e.msgstr and (e.obsolete or id(e) not in used):
+            e.obsolete = True
+            po.append(e)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = str(po).rstrip("\n") + "\n"
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
+# ---------------------------------------------------------------- checks
+def missing_pieces(english: str, chinese: str) -> list[str]:
+    """Figures, formulas and inline code of the English that the Chinese lacks."""
+    out = []
+    have = {(f.value, f.percent) for f in figures_in(chinese)}
+    for f in figures_in(english):
+        if (f.value, f.percent) not in have:
+            out.append(f"figure {f.text}")
+    for pattern, what in ((_FORMULA, "formula"), (_CODE, "code")):
+        for piece in pattern.findall(english):
+            if piece not in chinese:
+                out.append(f"{what} {piece}")
+    return out
+
+
+def problems(src: Source) -> list[str]:
+    """Why the catalogue of ``src`` cannot build a Chinese edition ([] = complete and current)."""
+    if not src.catalogue.exists():
+        return [f"no catalogue {src.catalogue.relative_to(ROOT)} (run: python tools/translate.py update)"]
+    po = polib.pofile(str(src.catalogue))
+    english = dict(src.markdown())
+    out = []
+    entries = {}
+    for e in po:
+        where = e.msgctxt or "?"
+        if e.obsolete:
+            out.append(f"{where}: obsolete entry (its English is gone; delete it)")
+            continue
+        entries[e.msgctxt] = e
+        if e.msgctxt not in english:
+            out.append(f"{where}: no such English markdown cell (run update)")
+        elif e.msgid != english[e.msgctxt]:
+            out.append(f"{where}: translates an older English text (run update, then revise it)")
+        if not e.msgstr.strip():
+            out.append(f"{where}: untranslated")
+        elif e.fuzzy:
+            out.append(f"{where}: fuzzy (the English changed; revise, then remove the fuzzy flag)")
+        else:
+            out += [f"{where}: {piece} of the English is missing" for piece in missing_pieces(e.msgid, e.msgstr)]
+    out += [f"{ctxt}: English cell not in the catalogue (run update)" for ctxt in english if ctxt not in entries]
+    return out
+
+
+# ---------------------------------------------------------------- build
+def _relink(text: str, home: Path, here: Path, complete: set[Path]) -> str:
+    """Re-point relative links written from ``home`` for a notebook in folder ``here``."""
+    def fix(m):
+        target = m.group(2)
+        if re.match(r"^[a-z]+:|^#|^/", target):
+            return m.group(0)
+        path, hash_, anchor = target.partition("#")
+        absolute = (home / path).resolve()
+        twin = _zh_twin(absolute)
+        if twin is not None and twin in complete:
+            absolute = twin
+        rel = Path(_relpath(absolute, here)).as_posix()
+        return f"{m.group(1)}{rel}{hash_}{anchor}{m.group(3)}"
+    return _LINK.sub(fix, text)
+
+
+def _relpath(path: Path, start: Path) -> str:
+    return os.path.relpath(path, start)
+
+
+def _zh_twin(path: Path) -> Path | None:
+    for kind in ("notebooks", "exercises"):
+        base = ROOT / kind
+        if path.parent == base:
+            return base / "zh" / path.name
+        if kind == "exercises" and path.parent == base / "solutions":
+            return base / "zh" / "solutions" / path.name
+    return None
+
+
+def chinese_notebook(src: Source, english_path: Path, zh_path: Path, solution: bool,
+                     complete: set[Path]) -> nbformat.NotebookNode:
+    """The Chinese twin of one built English notebook (catalogue assumed complete)."""
+    po = polib.pofile(str(src.catalogue))
+    zh = {e.msgctxt: e.msgstr for e in po if not e.obsolete}
+    nb = nbformat.read(english_path, as_version=4)
+    n_src = len(src.cells())
+    if len(nb.cells) != n_src:
+        raise SystemExit(f"{english_path.relative_to(ROOT)} has {len(nb.cells)} cells, its source "
+                         f"{src.path.relative_to(ROOT)} {n_src}: rebuild the English first (make sync)")
+    out = copy.deepcopy(nb)
+    for i, cell in enumerate(out.cells):
+        if cell.cell_type == "markdown" and f"cell {i}" in zh:
+            text = _relink(zh[f"cell {i}"], src.home, zh_path.parent, complete)
+            if solution and i == 0 and text.startswith("# "):
+                title, sep, rest = text.partition("\n")
+                text = f"{title}{SOLUTION_TITLE}{sep}{rest}"
+            cell.source = text
+    return out
+
+
+def build(verbose: bool = True) -> list[Path]:
+    """Write every Chinese notebook whose catalogue is complete; return the paths written or kept."""
+    srcs = [s for s in sources() if s.catalogue.exists()]
+    ready = {s: problems(s) for s in srcs}
+    complete = {zh for s, p in ready.items() if not p for _, zh, _ in s.targets()}
+    done, waiting = [], []
+    for src, why in ready.items():
+        if why:
+            if not any(e.msgstr for e in polib.pofile(str(src.catalogue))):
+                waiting.append(src.catalogue.relative_to(ROOT).as_posix())
+            elif verbose:
+                print(f"not built: {src.catalogue.relative_to(ROOT)} ({len(why)} problems)", file=sys.stderr)
+                for line in why:
+                    print(f"    {line}", file=sys.stderr)
+            continue
+        for english, zh_path, solution in src.targets():
+            nb = chinese_notebook(src, english, zh_path, solution, complete)
+            text = nbformat.writes(nb).rstrip("\n") + "\n"
+            zh_path.parent.mkdir(parents=True, exist_ok=True)
+            if not zh_path.exists() or zh_path.read_text(encoding="utf-8") != text:
+                zh_path.write_text(text, encoding="utf-8")
+            done.append(zh_path)
+    if verbose and waiting:
+        print(f"not built, not translated yet: {len(waiting)} catalogues ({waiting[0]} ...)", file=sys.stderr)
+    return done
+
+
+def status() -> None:
+    for src in sources():
+        if not src.catalogue.exists():
+            print(f"{src.kind}/{src.stem}: no catalogue")
+            continue
+        po = polib.pofile(str(src.catalogue))
+        print(f"{src.kind}/{src.stem}: {len(po.translated_entries())} translated, "
+              f"{len(po.untranslated_entries())} missing, {len(po.fuzzy_entries())} fuzzy, "
+              f"{len(po.obsolete_entries())} obsolete")
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["update"]:
+        kinds = argv[1:] or ["notebooks", "exercises"]
+        for src in sources():
+            if src.kind in kinds and update(src):
+                print(f"updated {src.catalogue.relative_to(ROOT)}")
+        return 0
+    if argv[:1] == ["build"]:
+        build()
+        return 0
+    if argv[:1] == ["status"]:
+        status()
+        return 0
+    print(__doc__.split("\n\n")[1], file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
