@@ -29,7 +29,7 @@
 # - measure what memory layout (NCHW vs channels-last) and precision (float32 vs bfloat16/float16)
 #   change: values, speed, features.
 #
-# **Prerequisites:** `00_setup_and_tour` (loading the model and pictures). **Run time:** about 30 s
+# **Prerequisites:** `00_setup_and_tour` (loading the model and pictures). **Run time:** about 45 s
 # on a 2-core CPU.
 #
 # ## The idea

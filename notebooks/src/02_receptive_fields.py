@@ -29,7 +29,7 @@
 #   multiples of the stride) and the approximate **invariance** that global average pooling buys.
 #
 # **Prerequisites:** `01_convolution_math` (stride, padding, dilation, output sizes).
-# **Run time:** about 20 s on a 2-core CPU.
+# **Run time:** about 25 s on a 2-core CPU.
 #
 # ## The idea
 #

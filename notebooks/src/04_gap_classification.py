@@ -36,7 +36,7 @@
 # **Prerequisites:** `00_setup_and_tour` (models, preprocessing, `fl.extract`, layer names),
 # `02_receptive_fields` (stride and receptive field); a little scikit-learn.
 #
-# **Run time:** about 30 s on a 2-core laptop CPU, no GPU needed, works offline.
+# **Run time:** about 40 s on a 2-core laptop CPU, no GPU needed, works offline.
 
 # %% [markdown]
 # ## The idea

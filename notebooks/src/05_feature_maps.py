@@ -25,7 +25,7 @@
 #   and how much they still look like image edges;
 # - avoid the classic hook pitfall (in-place ReLU rewriting what you recorded).
 #
-# **Prerequisites:** `00_setup_and_tour`. **Run time:** about 15 s on a 2-core CPU.
+# **Prerequisites:** `00_setup_and_tour`. **Run time:** about 25 s on a 2-core CPU.
 #
 # A convolutional layer turns its input into a stack of maps $y \in \mathbb{R}^{C \times H \times W}$:
 # channel $c$ answers "how much of pattern $c$ is at position $(h, w)$?". A common description of
