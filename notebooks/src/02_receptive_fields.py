@@ -29,7 +29,7 @@
 #   multiples of the stride) and the approximate **invariance** that global average pooling buys.
 #
 # **Prerequisites:** `01_convolution_math` (stride, padding, dilation, output sizes).
-# **Run time:** about 20 s on a 2-core CPU.
+# **Run time:** about 25 s on a 2-core CPU.
 #
 # ## The idea
 #
@@ -102,12 +102,23 @@ for alias, (r, s, p) in zip(names, rf_by_hand(layers)):
 # `fl.receptive_field(model, layer)` returns the same numbers as `(h, w)` pairs (fields need not
 # be square), plus the position of any unit's field:
 
+#
+# `rf.box` returns `(top, left, bottom, right)` (NumPy order: `img[top:bottom, left:right]`). The
+# course writes boxes as `(x0, y0, x1, y1)` — x = column, y = row, x1 and y1 excluded — as
+# `torchvision.ops` does, so the prints below convert with `xyxy`.
+
 # %%
 # NBVAL_CHECK_OUTPUT
+def xyxy(box):
+    """(top, left, bottom, right) -> (x0, y0, x1, y1)."""
+    top, left, bottom, right = box
+    return (left, top, right, bottom)
+
+
 rf = fl.receptive_field(vgg, "conv5_3")
 print(rf)
-print("centre unit", (7, 7), "sees rows/cols", rf.box(7, 7), "centred on", rf.center(7, 7))
-print("corner unit (0, 0) sees", rf.box(0, 0), "-> inside the image", rf.box(0, 0, clip=True))
+print("centre unit", (7, 7), "sees (x0, y0, x1, y1) =", xyxy(rf.box(7, 7)), "centred on (row, col)", rf.center(7, 7))
+print("corner unit (0, 0) sees", xyxy(rf.box(0, 0)), "-> inside the image", xyxy(rf.box(0, 0, clip=True)))
 rows, cols = rf.fully_inside()
 print(f"units whose field lies entirely in the image: rows {rows.start}..{rows.stop - 1}, "
       f"{len(rows) * len(cols)} of {rf.output_size[0] * rf.output_size[1]}")
@@ -153,7 +164,7 @@ for model, name, layer in checks:
     for unit in [(h // 2, w // 2), (1, w - 2)]:
         emp = fl.empirical_receptive_field(model, layer, unit=unit)
         assert emp.box == rf.box(*unit, clip=True)
-        print(f"{name} {layer} unit {unit}: gradient support {emp.box} == analytic {rf.box(*unit, clip=True)}")
+        print(f"{name} {layer} unit {unit}: gradient support {xyxy(emp.box)} == analytic {xyxy(rf.box(*unit, clip=True))}")
         measured.append((name, layer, unit, rf, emp))
 
 # %%
@@ -171,7 +182,8 @@ plt.show()
 # %% [markdown]
 # ## How fields grow with depth
 #
-# The four lesson networks, at their named stages (random weights; only the architecture matters).
+# The four networks `featlab` knows, at their named stages (random weights; only the architecture
+# matters). For the last stage we also count the units whose field lies entirely inside the image.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -184,8 +196,10 @@ for name, model in nets.items():
     stages = [a for a in fl.aliases(model) if a.startswith(("pool", "stem", "layer", "block", "head"))]
     growth[name] = [(a, table[fl.resolve_layer(model, a)]) for a in stages]
     last_alias, last = growth[name][-1]
+    inside_r, inside_c = last.fully_inside()
     print(f"{name:18} {last_alias:6} RF {last.size[0]:4d} px  stride {last.stride[0]:2d}  "
-          f"= {last.size[0] / 224:.2f} × the 224 px image")
+          f"= {last.size[0] / 224:.2f} × the 224 px image; units fully inside: "
+          f"{len(inside_r) * len(inside_c)} of {last.output_size[0] * last.output_size[1]}")
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -202,7 +216,10 @@ plt.show()
 # %% [markdown]
 # Where the ratio printed above exceeds 1 (the last stage of both ResNets and of EfficientNet-Lite0),
 # a unit's field is larger than the whole 224 px image: it reaches into the zero padding, so no unit
-# of that layer is free of border effects. VGG-16's `pool5` field still fits, just.
+# of that layer is free of border effects. VGG-16's `pool5` field is a little smaller than the
+# image, but that does not make its units border-free: each field is centred on its unit, so only
+# units near the middle have their whole field inside the image — the last column of the table
+# counts them (one unit of 49 for `pool5`). Smaller than the image is not the same as padding-free.
 
 # %% [markdown]
 # ## Fields on a real picture
@@ -358,7 +375,12 @@ for layer in eq_layers:
 
 # %% [markdown]
 # **Invariance.** Cosine similarity to window 0 of the pooled 1280-d vector (`avgpool`) and of the
-# flattened maps, which keep positions.
+# flattened maps, which keep positions. One picture is one anecdote, and a cosine means little
+# without a reference in the same space; so we repeat the shifts on four pictures and also compute,
+# in each space, the mean cosine between windows of *different* pictures. The number to compare
+# across spaces is the **fraction of the way to a different picture** that a 32 px shift travels,
+# $(1 - \cos_{shift}) / (1 - \cos_{different})$: 0 means the shift changes nothing, 1 means a
+# shifted picture looks as different as another picture.
 
 # %%
 def cos_to_first(f: torch.Tensor) -> torch.Tensor:
@@ -366,14 +388,49 @@ def cos_to_first(f: torch.Tensor) -> torch.Tensor:
     return F.cosine_similarity(v, v[:1])
 
 
+def windows(name: str, ks: list[int]) -> torch.Tensor:
+    """224×224 windows of picture ``name`` (resized to height 224), moved right by each k px."""
+    p = TF.resize(fl.load_image(name), 224, interpolation=TF.InterpolationMode.BICUBIC, antialias=True)
+    st = TF.normalize(TF.pil_to_tensor(p).float() / 255, prep.mean, prep.std)
+    c = (st.shape[-1] - 256) // 2
+    return torch.stack([st[:, :, c + k:c + k + 224] for k in ks])
+
+
 cos = {"GAP vector (avgpool)": cos_to_first(feats["avgpool"]),
        "flattened head map": cos_to_first(feats["head"]),
        "flattened block3 map": cos_to_first(feats["block3"])}
+spaces = {"GAP vector (avgpool)": "avgpool", "flattened head map": "head", "flattened block3 map": "block3"}
+others = ["coffee", "rocket", "china"]                                  # chelsea's windows are above
+few = [0, 8, 16, 32]
+more = fl.extract(model, torch.cat([windows(n, few) for n in others]), list(set(spaces.values())))
+per_pic = {name: [feats[layer][few]] + [more[layer][4 * i:4 * i + 4].float().cpu() for i in range(3)]
+           for name, layer in spaces.items()}                          # name -> 4 pictures × (4 shifts, ...)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for name, c in cos.items():
-    print(f"{name:22} cosine at shift 8 / 16 / 32 px: {c[8]:.2f} / {c[16]:.2f} / {c[32]:.2f}")
+boot = np.random.default_rng(0)
+travelled = {}
+print(f"{'':22s} cosine at shift 8 / 16 / 32 px      different    fraction of the way")
+print(f"{'':22s} (mean ± sd over 4 pictures)         pictures     at 32 px")
+for name, fs in per_pic.items():
+    c = np.array([cos_to_first(f).numpy() for f in fs])                # (4 pictures, 4 shifts)
+    zero = torch.stack([f[0].flatten().double() for f in fs])
+    cd = np.mean([F.cosine_similarity(zero[i], zero[j], dim=0).item() for i in range(4) for j in range(i + 1, 4)])
+    travelled[name] = (1 - c[:, 3]) / (1 - cd)
+    print(f"{name:22} " + " / ".join(f"{c[:, j].mean():.2f}±{c[:, j].std():.2f}" for j in (1, 2, 3))
+          + f"   {cd:8.2f}    {travelled[name].mean():.2f} ± {travelled[name].std():.2f}")
+d = travelled["flattened head map"] - travelled["GAP vector (avgpool)"]
+lo, hi = np.percentile([boot.choice(d, 4).mean() for _ in range(2000)], [2.5, 97.5])
+verdict = "better" if lo > 0 else "worse" if hi < 0 else "no clear difference"
+print(f"\nGAP vs flattened head map, fraction of the way (flattened - GAP): {d.mean():+.2f} "
+      f"(95 % interval {lo:+.2f} to {hi:+.2f}) -> invariance of GAP: {verdict}")
+
+# %% [markdown]
+# The table answers the question in each space's own units. A 32 px shift moves the GAP vector only
+# a small fraction of the way to another picture; the flattened maps travel much further — for
+# `block3`, whose units are only 8 px apart, most of the way. The verdict line compares GAP with
+# the flattened head map over the four pictures (with four pictures the interval is wide; read it
+# before the means).
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
@@ -424,8 +481,8 @@ print(rf, "| pixels of the box that reach the unit:",
 # %%
 # NBVAL_CHECK_OUTPUT
 print("resnet18 conv1:", fl.receptive_field(resnet18, "conv1"))
-print("lite0 stem    :", fl.receptive_field(model, "stem"), "box of unit (0, 0):",
-      fl.receptive_field(model, "stem").box(0, 0))
+print("lite0 stem    :", fl.receptive_field(model, "stem"), "box (x0, y0, x1, y1) of unit (0, 0):",
+      xyxy(fl.receptive_field(model, "stem").box(0, 0)))
 print("lite0 stem at 225 px:", fl.receptive_field(model, "stem", input_size=225))
 
 # %% [markdown]

@@ -25,13 +25,14 @@
 #   and how much they still look like image edges;
 # - avoid the classic hook pitfall (in-place ReLU rewriting what you recorded).
 #
-# **Prerequisites:** `00_setup_and_tour`. **Run time:** about 15 s on a 2-core CPU.
+# **Prerequisites:** `00_setup_and_tour`. **Run time:** about 25 s on a 2-core CPU.
 #
 # A convolutional layer turns its input into a stack of maps $y \in \mathbb{R}^{C \times H \times W}$:
-# channel $c$ answers "how much of pattern $c$ is at position $(h, w)$?". The classic lesson shows
-# VGG16's layers 0, 5, 10, 17 and 28 and says: *early maps look like edge images of the picture;
-# deep maps are coarse, numerous and sparse, firing on a few object parts.* Here we turn each of those
-# words into a number.
+# channel $c$ answers "how much of pattern $c$ is at position $(h, w)$?". A common description of
+# these maps (usually shown on VGG16's layers 0, 5, 10, 17 and 28) goes: *early maps look like edge
+# images of the picture; deep maps are coarse, numerous and sparse, firing on a few object parts.*
+# Here we turn each of those words into a number, follow it through the whole depth, and give each
+# claim a verdict.
 
 # %%
 import time
@@ -54,7 +55,7 @@ pictures = ["chelsea", "coffee", "astronaut", "rocket", "china", "flower"]
 # A *forward hook* is a function PyTorch calls with `(module, input, output)` each time a module
 # runs. Record the output, run the model, remove the hook. That is all `fl.extract` does — plus
 # removing hooks even after errors, cloning outputs (see the pitfall below), stopping the forward pass
-# once the deepest requested layer ran, and accepting the lessons' layer names.
+# once the deepest requested layer ran, and accepting friendly layer names (aliases).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -165,26 +166,82 @@ ax.set_xticks(depth, [r[0].replace("blocks.", "b") for r in rows], rotation=60, 
 ax.legend(fontsize=8); ax.set_title("channels grow as resolution shrinks", fontsize=10); plt.show()
 
 # %% [markdown]
-# **What the numbers say** (computed above, so they hold for your run too):
+# **What the numbers say.** The curves are not monotone — the head's sparsity, for instance,
+# jumps back and forth — and the nine layers are not all of one type: the stem and the head follow a
+# dense convolution, the seven in between are depth-wise convolution outputs. Comparing only the two
+# ends would let one layer decide. So each claim gets a trend over the *whole* curve: per picture,
+# the Spearman rank correlation $\rho$ between depth and the measure (−1: falls at every step, +1:
+# rises at every step), then the mean over the 6 pictures with a 95 % bootstrap interval over
+# pictures. Verdict: "falls with depth" if the interval lies below 0, "rises with depth" if above,
+# "no clear difference" otherwise. The same test on the seven depth-wise layers alone checks that
+# the trend is not made by the change of layer type.
 
 # %%
 # NBVAL_CHECK_OUTPUT
+from scipy.stats import spearmanr
+
+per_picture = {  # measure -> (pictures, layers) array
+    "fraction active": np.stack([fraction_active(feats[l]).numpy() for l in depth_layers], 1),
+    "spatial spread": np.stack([spatial_spread(feats[l]).numpy() for l in depth_layers], 1),
+    "edge likeness": np.stack([edge_likeness(feats[l]).numpy() for l in depth_layers], 1),
+}
+claims = {"fraction active": "deeper maps are sparser", "spatial spread": "deeper maps are less spread out",
+          "edge likeness": "deeper maps are less edge-like"}
+dw = [i for i, l in enumerate(depth_layers) if l.startswith("blocks.")]   # the 7 depth-wise outputs
+boot = np.random.default_rng(0)
 first, last = rows[0], rows[-1]
 print(f"resolution {first[2]}→{last[2]} px per side ({first[2] // last[2]}× coarser), "
-      f"channels {first[1]}→{last[1]} ({last[1] // first[1]}× more)")
-print(f"fraction of active units: stem {first[3]:.2f}, head {last[3]:.2f}")
-print(f"spatial spread: stem {first[4]:.2f}, head {last[4]:.2f}")
-peak = max(rows, key=lambda r: r[5])
-print(f"edge likeness above chance: stem {first[5]:.2f}, peak {peak[5]:.2f} at {peak[0]}, head {last[5]:.2f}")
-print("deeper maps are sparser:", last[3] < first[3], "| less spread out:", last[4] < first[4],
-      "| less edge-like:", last[5] < first[5])
+      f"channels {first[1]}→{last[1]} ({last[1] // first[1]}× more)\n")
+for measure, v in per_picture.items():
+    print(f"claim: {claims[measure]} ({measure})")
+    for which, cols in [("all 9 layers", list(range(len(depth_layers)))), (f"{len(dw)} depth-wise layers", dw)]:
+        rho = np.array([spearmanr(np.arange(len(cols)), v[p, cols])[0] for p in range(len(v))])
+        lo, hi = np.percentile([boot.choice(rho, len(rho)).mean() for _ in range(2000)], [2.5, 97.5])
+        verdict = "falls with depth" if hi < 0 else "rises with depth" if lo > 0 else "no clear difference"
+        print(f"  {which:18s} Spearman rho {rho.mean():+.2f} ± {rho.std():.2f} "
+              f"(95 % interval {lo:+.2f} to {hi:+.2f}) -> {verdict}")
 
 # %% [markdown]
-# ## The lesson's VGG16 layers 0 / 5 / 10 / 17 / 28
+# Read the verdicts above rather than the two ends of the curves. **Sparser** and **less
+# edge-like** fall with depth over all nine layers *and* over the depth-wise layers alone: those
+# claims hold. **Less spread out** is weaker than it looked: over the depth-wise layers alone its
+# rank correlation is close to zero — the curve falls, then rises again in the last stages — and
+# the verdict "falls with depth" there comes only from every picture sharing that same U shape.
+# Most of the fall over all nine layers comes from ending on the head, a different layer type.
+# Spread is not monotone in depth.
 #
-# With VGG16's ImageNet weights on this machine, the same measurements run on the layers of the
-# classic lesson (`conv1_1, conv2_1, conv3_1, conv4_1, conv5_3`; before their ReLU, so "active"
-# means "positive"). Offline without those weights, this cell says how to get them and moves on.
+# ## Edge likeness, seen
+#
+# A number like "|r| − chance" hides what is being compared. Below, for two pictures: the Sobel
+# edge magnitude, then at four depths the channel whose map correlates best with it (upsampled,
+# as in the measure), titled with its $|r|$.
+
+# %%
+show_layers = ["stem", "blocks.1.1.bn2", "blocks.3.2.bn2", "head"]
+fig, axes = plt.subplots(2, 1 + len(show_layers), figsize=(11, 4.4))
+for r, pi in enumerate([0, 1]):
+    axes[r, 0].imshow(edge_maps[pi].view(112, 112), cmap="gray")
+    axes[r, 0].set_title(f"{pictures[pi]}: Sobel edges", fontsize=8)
+    e = edge_maps[pi]
+    for c, layer in enumerate(show_layers, start=1):
+        m = F.interpolate(feats[layer][pi][None], size=112, mode="bilinear", align_corners=False)[0].flatten(1)
+        mc, ec = m - m.mean(1, keepdim=True), e - e.mean()
+        corr = ((mc @ ec) / (mc.norm(dim=1) * ec.norm() + 1e-12)).abs()
+        k = corr.argmax().item()
+        axes[r, c].imshow(m[k].view(112, 112), cmap="magma")
+        axes[r, c].set_title(f"{layer} ch {k}: |r| {corr[k]:.2f}", fontsize=8)
+for ax in axes.flat:
+    ax.axis("off")
+fig.tight_layout(); plt.show()
+
+# %% [markdown]
+# ## Optional: VGG16's layers 0 / 5 / 10 / 17 / 28
+#
+# The measurements above are the course's version of the classic VGG16 picture. If you have
+# VGG16's ImageNet weights (`fl.load_model('vgg16')` says how to get them), this cell runs the same
+# measurements on `conv1_1, conv2_1, conv3_1, conv4_1, conv5_3` (before their ReLU, so "active"
+# means "positive"), where every layer is the same type (3×3 convolution); without the weights it
+# prints one line and moves on, and nothing later depends on it.
 
 # %%
 if "vgg16" in fl.available_models():
@@ -197,7 +254,7 @@ if "vgg16" in fl.available_models():
               f"spread {spatial_spread(f).mean():.2f}  edge r {edge_likeness(f).mean():.2f}")
     fig = fl.plot.feature_grid(vf["features.28"][0].clamp_min(0), k=16, title="VGG16 features.28")
 else:
-    print("VGG16 weights are not on this machine: fl.load_model('vgg16') explains how to get them.")
+    print("VGG16 weights not found (optional cell): fl.load_model('vgg16') explains how to get them.")
 
 # %% [markdown]
 # ## Explore interactively
@@ -240,6 +297,8 @@ print("naive hook == truth:", torch.allclose(kept["naive"], truth), "| fl.extrac
 # - A map's colour scale is per panel in the grids above: compare magnitudes with numbers, not colours.
 # - "This channel looks like edges" needs a chance baseline: with hundreds of channels, one always
 #   correlates with something. Compare with a mismatched picture, as above.
+# - "Deeper is sparser" from the first and last layer alone lets two layers of different types decide;
+#   test the trend over the whole depth, per picture, as above.
 #
 # **Exercise:** `exercises/05_feature_maps.ipynb` — write the hook, the sparsity measure and the
 # top-channel choice yourself; `fl.checks` tells you when they are right.
