@@ -38,3 +38,22 @@ def test_notebook_matches_its_source(path):
     got, want = cells(nb), cells(jupytext.read(src))
     assert got == want, (f"{path.name} differs from {src.relative_to(ROOT)} at "
                          f"{first_difference(got, want)}\nrun `make sync` (text -> notebook)")
+
+
+DRAWS = ("plt.subplots(", "plt.figure(", "plt.show(", "plt.imshow(", "fl.plot.")  # at the top level of a cell
+
+
+def draws(source: str) -> bool:
+    """Does the cell make a figure when run (not only define a function that would)?"""
+    return any(not line[:1].isspace() and any(d in line for d in DRAWS) for line in source.splitlines())
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_drawing_cell_stores_its_picture(path):
+    """A notebook executed with MPLBACKEND=agg stores no figures (plt.show does nothing there):
+    every code cell that draws must keep a picture among its stored outputs."""
+    nb = nbformat.read(path, 4)
+    blank = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and draws(c.source)
+             and not any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+    assert not blank, (f"code cells {blank} draw but store no picture: re-execute without "
+                       "MPLBACKEND=agg (make notebooks)")
