@@ -17,7 +17,7 @@ _spec.loader.exec_module(pf)
 
 # notebooks whose prose still quotes unprinted figures (strict: once fixed, remove the name)
 KNOWN_DRIFT = {"08_arcface.ipynb", "09_fisher_criterion.ipynb", "10_feature_distance.ipynb",
-               "11_classic_features.ipynb", "12_performance.ipynb"}
+               "11_classic_features.ipynb"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
