@@ -16,8 +16,7 @@ sys.modules["prose_figures"] = pf  # dataclasses look their module up there
 _spec.loader.exec_module(pf)
 
 # notebooks whose prose still quotes unprinted figures (strict: once fixed, remove the name)
-KNOWN_DRIFT = {"08_arcface.ipynb", "09_fisher_criterion.ipynb", "10_feature_distance.ipynb",
-               "11_classic_features.ipynb"}
+KNOWN_DRIFT = {"08_arcface.ipynb", "09_fisher_criterion.ipynb"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
