@@ -4,6 +4,7 @@
 """
 from . import cache, checks, loader, plot, scale, widgets
 from .arcface import ArcFace
+from .cache import extract_folder, load_features, open_features
 from .cam import GradientCapture, cam, gap_head, grad_cam, layer_gradients
 from .conv import conv1x1_as_linear, conv2d, conv2d_loops, conv2d_unfold, conv_output_size
 from .describe import LayerRow, describe

@@ -15,14 +15,9 @@ pf = importlib.util.module_from_spec(_spec)
 sys.modules["prose_figures"] = pf  # dataclasses look their module up there
 _spec.loader.exec_module(pf)
 
-# notebooks whose prose still quotes unprinted figures (strict: once fixed, remove the name)
-KNOWN_DRIFT = {"10_feature_distance.ipynb", "11_classic_features.ipynb", "12_performance.ipynb"}
-
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_quoted_figure_is_printed_nearby(path):
-    if path.parent.name == "notebooks" and path.name in KNOWN_DRIFT:
-        pytest.xfail("prose drift being fixed (issue 18)")
     missing = pf.unprinted(path)
     assert not missing, f"{path.name}: figures quoted in the prose that no nearby cell prints:\n" + "\n".join(
         f"  markdown cell {f.cell}: {f.text!r} in …{f.context}…" for f in missing)
