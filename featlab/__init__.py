@@ -2,7 +2,7 @@
 
 ``import featlab as fl`` — each function's docstring names the notebook that explains it.
 """
-from . import cache, checks, loader, plot, scale, widgets
+from . import cache, checks, loader, plot, scale, store, widgets
 from .arcface import ArcFace
 from .cam import GradientCapture, cam, gap_head, grad_cam, layer_gradients
 from .conv import conv1x1_as_linear, conv2d, conv2d_loops, conv2d_unfold, conv_output_size

@@ -150,7 +150,7 @@ def _query_features(file: str, attrs: dict, layer: str, queries: list[str]):
 
 def _search(args) -> int:
     from . import models
-    from .cache import open_features
+    from .store import open_features
     from .search import search_file
 
     try:

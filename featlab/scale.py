@@ -37,13 +37,14 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .cache import DTYPES, PRECISIONS, _append, _open
+from .cache import PRECISIONS
 from .embed import POOLS, pool as _pool
 from .extract import forward_layers, resolve_layer
 from .images import ImageError
 from .loader import _read, list_images, normalize, to_uint8
 from .models import device as _default_device
 from .models import load_model, preprocess_for
+from .store import DTYPES, FeatureWriter
 
 __all__ = ["Extractor", "decode_batch", "folder_dataset", "write_hdf5", "load_parquet"]
 
@@ -258,10 +259,9 @@ def write_hdf5(rows, out: str | os.PathLike, *, model: str = "efficientnet_lite0
             "preprocess": repr(preprocess_for(model))}
     info = {"featlab_version": featlab.__version__, "torch_version": torch.__version__,
             "decode": "pillow", "runner": "ray.data"}
-    f = _open(Path(out), meta, info, retry_skipped=False)
     done, already, skipped = 0, 0, {}
-    try:
-        seen = set(f["paths"].asstr()[:].tolist()) | set(f["skipped/paths"].asstr()[:].tolist())
+    with FeatureWriter(out, meta, info) as writer:
+        seen = writer.stored | writer.skipped
         for batch in _batches(rows, batch_size):
             missing = [c for c in ("path", "error", *layers) if c not in batch]
             if missing:
@@ -280,17 +280,13 @@ def write_hdf5(rows, out: str | os.PathLike, *, model: str = "efficientnet_lite0
             good = [i for i in new if not batch["error"][i]]
             if bad:
                 reasons = {paths[i]: str(batch["error"][i]) for i in bad}
-                _append(f, {"skipped/paths": list(reasons), "skipped/reasons": list(reasons.values())},
-                        "skipped_count")
+                writer.skip(reasons)
                 skipped.update(reasons)
             if good:
-                _append(f, {"paths": [paths[i] for i in good],
-                            **{f"features/{n}": np.asarray(batch[n])[good].astype(dtype) for n in layers}},
-                        "count")
+                writer.add([paths[i] for i in good],
+                           {n: np.asarray(batch[n])[good].astype(dtype) for n in layers})
                 done += len(good)
-        total = int(f.attrs["count"])
-    finally:
-        f.close()
+        total = writer.count
     return {"done": done, "skipped": skipped, "already": already, "total": total}
 
 
