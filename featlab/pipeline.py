@@ -29,12 +29,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .cache import _append, _open
 from .extractor import FeatureExtractor, bad_rows
 from .images import Preprocess
 from .loader import list_images, load_batches, stream_batches
 from .models import model_device
 from .settings import ExtractSettings, SettingsError
+from .store import FeatureWriter
 
 __all__ = ["extract_folder", "run"]
 
@@ -125,13 +125,12 @@ def run(model: nn.Module, folder: str | os.PathLike, out: str | os.PathLike, set
     paths = list_images(root)
     meta, info = s.file_attrs(prep)
     on_cuda = device.type == "cuda"
-    f = _open(Path(out), meta, info, retry_skipped)
+    writer = FeatureWriter(out, meta, info, retry_skipped)
     skipped: dict[str, str] = {}
     done_now = 0
     bar = None
     try:
-        done = set(f["paths"].asstr()[:].tolist())
-        earlier = set(f["skipped/paths"].asstr()[:].tolist())
+        done, earlier = set(writer.stored), set(writer.skipped)
         todo = [p for p in paths if p not in done and p not in earlier]
         n_earlier = sum(p in earlier for p in paths)  # in the folder, skipped before, not retried
         if progress:
@@ -144,14 +143,12 @@ def run(model: nn.Module, folder: str | os.PathLike, out: str | os.PathLike, set
             if event is not None:
                 event.synchronize()
             if batch.skipped:
-                _append(f, {"skipped/paths": list(batch.skipped),
-                            "skipped/reasons": list(batch.skipped.values())}, "skipped_count")
+                writer.skip(dict(batch.skipped))
                 skipped.update(batch.skipped)
             if batch.paths:
                 v = {name: t.numpy() for name, t in host.items()}
                 _check_features(v, batch.paths, s.dtype)
-                _append(f, {"paths": batch.paths, **{f"features/{name}": a.astype(s.dtype, copy=False)
-                                                     for name, a in v.items()}}, "count")
+                writer.add(batch.paths, {name: a.astype(s.dtype, copy=False) for name, a in v.items()})
                 done_now += len(batch.paths)
             if bar is not None:
                 bar.update(len(batch.paths) + len(batch.skipped))
@@ -193,11 +190,11 @@ def run(model: nn.Module, folder: str | os.PathLike, out: str | os.PathLike, set
                 raise
             if pending is not None:
                 write(*pending)
-        total = int(f.attrs["count"])
+        total = writer.count
     finally:
         if bar is not None:
             bar.close()
-        f.close()
+        writer.close()
     seconds = time.perf_counter() - t0
     return {"done": done_now, "skipped": skipped, "skipped_earlier": n_earlier, "total": total,
             "seconds": seconds, "images_per_s": done_now / seconds if seconds > 0 else 0.0}

@@ -37,13 +37,13 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .cache import _append, _open
 from .extractor import FeatureExtractor, bad_rows
 from .images import ImageError
 from .loader import list_images, read_picture, to_uint8
 from .models import device as _default_device
 from .models import load_model, preprocess_for
 from .settings import ExtractSettings
+from .store import FeatureWriter
 
 __all__ = ["Extractor", "decode_batch", "folder_dataset", "write_hdf5", "load_parquet"]
 
@@ -242,10 +242,9 @@ def write_hdf5(rows, out: str | os.PathLike, *, model: str = "efficientnet_lite0
 
     meta, info = settings.file_attrs(preprocess_for(model))
     info["runner"] = "ray.data"
-    f = _open(Path(out), meta, info, retry_skipped=False)
     done, already, skipped = 0, 0, {}
-    try:
-        seen = set(f["paths"].asstr()[:].tolist()) | set(f["skipped/paths"].asstr()[:].tolist())
+    with FeatureWriter(out, meta, info) as writer:
+        seen = writer.stored | writer.skipped
         for batch in _batches(rows, batch_size):
             missing = [c for c in ("path", "error", *layers) if c not in batch]
             if missing:
@@ -264,17 +263,13 @@ def write_hdf5(rows, out: str | os.PathLike, *, model: str = "efficientnet_lite0
             good = [i for i in new if not batch["error"][i]]
             if bad:
                 reasons = {paths[i]: str(batch["error"][i]) for i in bad}
-                _append(f, {"skipped/paths": list(reasons), "skipped/reasons": list(reasons.values())},
-                        "skipped_count")
+                writer.skip(reasons)
                 skipped.update(reasons)
             if good:
-                _append(f, {"paths": [paths[i] for i in good],
-                            **{f"features/{n}": np.asarray(batch[n])[good].astype(dtype) for n in layers}},
-                        "count")
+                writer.add([paths[i] for i in good],
+                           {n: np.asarray(batch[n])[good].astype(dtype) for n in layers})
                 done += len(good)
-        total = int(f.attrs["count"])
-    finally:
-        f.close()
+        total = writer.count
     return {"done": done, "skipped": skipped, "already": already, "total": total}
 
 

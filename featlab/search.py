@@ -13,7 +13,7 @@ import os
 import numpy as np
 import torch
 
-from .cache import open_features
+from .store import open_features
 from .embed import l2_normalize
 
 __all__ = ["search", "search_file", "BACKENDS"]
@@ -45,7 +45,7 @@ def search(features, queries, k: int = 5, chunk_rows: int = 65536,
     """The ``k`` rows of ``features`` most cosine-similar to each query, exactly.
 
     ``features``: (N, D) NumPy array, torch tensor, or an HDF5 dataset (``h5py.Dataset``, or
-    ``fl.cache.open_features(p).features[layer]``) — read ``chunk_rows`` rows at a time, so a
+    ``fl.store.open_features(p).features[layer]``) — read ``chunk_rows`` rows at a time, so a
     file larger than RAM never has to fit. float16 storage is computed in float32.
     ``queries``: (Q, D) or one (D,) vector. Returns ``scores`` (Q, k) float32 cosines, best
     first, and ``indices`` (Q, k) int64 row numbers; equal scores list the lower row first.

@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from .store import DTYPES  # storage types: the store decides them
+
 __all__ = ["SettingsError", "ExtractSettings", "POOLINGS", "DTYPES", "PRECISIONS"]
 
 POOLINGS = ("avg", "max", "none")
-DTYPES = ("float32", "float16")
 PRECISIONS = ("float32", "bfloat16")
 
 
