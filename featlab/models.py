@@ -294,10 +294,11 @@ def _resnet_info(model: nn.Module) -> ModelInfo:
     feats = [FeatureInfo("stem", "maxpool", model.conv1.out_channels, reduction)]
     for i in range(1, 5):
         layer = getattr(model, f"layer{i}")
-        reduction *= _stride(layer[0].conv2)
+        down = layer[0].downsample  # the shortcut's 1×1 convolution carries the block's stride
+        reduction *= _stride(down[0]) if down is not None else 1
         feats.append(FeatureInfo(f"layer{i}", f"layer{i}", _out_channels(layer[-1]), reduction))
     c = model.fc.in_features
-    feats += [FeatureInfo("avgpool", "avgpool", c, reduction), FeatureInfo("fc", "fc", model.fc.out_features, 0)]
+    feats += [FeatureInfo("avgpool", "avgpool", c, 0), FeatureInfo("fc", "fc", model.fc.out_features, 0)]
     return ModelInfo("resnet", tuple(feats), ("layer4", "fc"))
 
 
