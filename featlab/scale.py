@@ -1,6 +1,6 @@
 """Beyond one machine: featlab's extraction as stages of a Ray Data job.
 
-:func:`featlab.cache.extract_folder` (``notebooks/12_performance.ipynb``) runs on one machine.
+:func:`featlab.extract_folder` (``notebooks/12_performance.ipynb``) runs on one machine.
 Here the same steps — read and preprocess a picture (:func:`featlab.loader.to_uint8`),
 normalise, forward with hooks and pool (:class:`featlab.extractor.FeatureExtractor`, the same
 one ``featlab extract`` runs) — are callables that ``ray.data.Dataset.map_batches`` runs on CPU
@@ -19,7 +19,7 @@ A batch is Ray's ``dict[str, np.ndarray]``; the pictures come in one of these co
 
 Bad pictures never stop a job: their row gets NaN features and the reason in ``error``
 (``""`` for good rows). :func:`write_hdf5` stores a job's rows in ``extract_folder``'s file
-format (so ``fl.cache.load_features``, ``fl.search_file`` and ``featlab search`` read it);
+format (so ``fl.load_features``, ``fl.search_file`` and ``featlab search`` read it);
 ``ds.write_parquet(folder)`` writes Parquet, which :func:`load_parquet` reads back.
 
 Needs Ray Data (``pip install featlab[scale]``); featlab imports it only when a function here
@@ -64,7 +64,7 @@ def _ray():
 
 def folder_dataset(folder: str | os.PathLike):
     """A Ray dataset with one row ``{"path": absolute file name}`` per picture below ``folder``,
-    in the order (and with the file types) of :func:`featlab.cache.extract_folder`.
+    in the order (and with the file types) of :func:`featlab.extract_folder`.
 
     Every worker opens the files itself, so on several machines ``folder`` must be shared
     storage mounted at the same place (else read ``bytes`` with ``ray.data.read_binary_files``).
