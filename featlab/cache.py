@@ -2,15 +2,15 @@
 
 Taught in ``notebooks/12_performance.ipynb``; used by the ``featlab extract`` command line.
 
-Layout of the file: ``paths`` (N,) image paths relative to the folder, ``features/<layer>``
-(N, D) vectors (maps pooled to vectors; float32 or float16), attribute ``count`` = rows that
-are complete. Rows are written batch by batch and ``count`` is raised last, so a run that is
-interrupted loses at most the batch in flight; the next run drops any partial rows and
-carries on with the pictures not yet done — nothing is lost or stored twice. (On a GPU the
-features of one batch are written while the next one runs, so an interruption loses at most
-the two batches in flight; Ctrl-C writes the finished one first.) Pictures that
-could not be read are listed in ``skipped/paths`` and ``skipped/reasons`` (committed the same
-way by ``skipped_count``); a rerun does not retry them unless asked (``retry_skipped``).
+The file (format, writer and readers: :mod:`featlab.store`): ``paths`` (N,) image paths
+relative to the folder, ``features/<layer>`` (N, D) vectors (maps pooled to vectors; float32
+or float16), attribute ``count`` = rows. Rows are committed at most a second apart, each commit
+all or nothing (a redo journal): a run that is killed loses at most the rows of its last
+second, a full disk or a failed write stops it with a one-line error and loses nothing
+committed; the next run carries on with the pictures not yet done — nothing is lost or stored
+twice. Ctrl-C commits the finished batches first. Pictures that could not be read are listed
+in ``skipped/paths`` and ``skipped/reasons`` (committed the same way); a rerun does not retry
+them unless asked (``retry_skipped``).
 Attributes record the model, layers, pooling, preprocessing, storage dtype (a rerun must
 match them) and, for information, the featlab and torch versions, devices and precisions used.
 
@@ -170,6 +170,7 @@ def extract_folder(model: nn.Module, folder: str | os.PathLike, layers: str | Se
         done, earlier = set(writer.stored), set(writer.skipped)
         todo = [p for p in paths if p not in done and p not in earlier]
         n_earlier = sum(p in earlier for p in paths)  # in the folder, skipped before, not retried
+        writer.remaining = len(todo)  # sizes the message if the disk fills up
         if progress:
             from tqdm.auto import tqdm
             bar = tqdm(total=len(todo), desc="featlab extract", unit="img", dynamic_ncols=True)
