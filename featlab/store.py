@@ -41,6 +41,7 @@ __all__ = ["DTYPES", "FileInUseError", "StorageError", "FeatureWriter", "Feature
            "load_skipped", "open_h5"]
 
 DTYPES = ("float32", "float16")  # storage types of the features
+COMMIT_EVERY = 1.0  # seconds between commits: a kill loses at most this much work
 
 
 class FileInUseError(OSError):
@@ -375,7 +376,8 @@ class FeatureWriter:
     """The one writer of a feature file: ``with FeatureWriter(out, meta, info) as w:`` then
     ``w.add(paths, {layer: (m, D) array})`` and ``w.skip({path: reason})``.
 
-    Rows are committed together at most ``commit_every`` seconds apart (and on closing): a
+    Rows are committed together at most ``commit_every`` seconds apart (default
+    :data:`COMMIT_EVERY`, 1 s; and on closing): a
     commit puts all of its rows in the file or none of them, whether the process is killed,
     the disk fills up or a write fails (:class:`_JournaledFile`); so a kill loses at most the
     rows of the last ``commit_every`` seconds, which the next run extracts again.
@@ -391,10 +393,10 @@ class FeatureWriter:
     """
 
     def __init__(self, path: str | os.PathLike, meta: dict[str, str], info: dict[str, str],
-                 retry_skipped: bool = False, commit_every: float = 1.0):
+                 retry_skipped: bool = False, commit_every: float | None = None):
         self.path = Path(path)
         self.remaining: int | None = None
-        self.commit_every = commit_every
+        self.commit_every = COMMIT_EVERY if commit_every is None else commit_every
         self.committed = 0
         try:
             self._f, self._raw = _open(self.path, meta, info, retry_skipped)
@@ -413,7 +415,7 @@ class FeatureWriter:
 
     def _error(self, e: OSError, opened: bool = True) -> StorageError:
         cause = e.strerror or str(e)
-        kept = f"the {self.committed} rows committed before are kept" if opened else "nothing committed is lost"
+        kept = f"the {self.committed if opened else ''} rows committed before are kept".replace("  ", " ")
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             need = ""
             if self.remaining is not None and opened and self.count:
