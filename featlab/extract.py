@@ -65,10 +65,11 @@ def resolve_layer(model: nn.Module, layer: str) -> str:
         return al[layer]
     close = difflib.get_close_matches(layer, list(al) + paths, n=3)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    alias_text = f"Aliases: {', '.join(al)}.\n" if al else ""
-    raise ValueError(
-        f"unknown layer '{layer}' for {type(model).__name__}.{hint}\n{alias_text}"
-        f"Module paths: {', '.join(paths)}.\n(fl.layer_names(model) lists them with output shapes.)"
+    alias_text = f" Aliases: {', '.join(al)}." if al else ""
+    shown = ", ".join(paths[:8]) + (f", ... ({len(paths)} in all)" if len(paths) > 8 else "")
+    raise ValueError(  # one line: the command line prints it as it is
+        f"unknown layer '{layer}' for {type(model).__name__}.{hint}{alias_text} Module paths: {shown}; "
+        "fl.layer_names(model) lists them with output shapes."
     )
 
 
