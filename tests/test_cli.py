@@ -47,12 +47,16 @@ def test_options_reach_the_file(folder, tmp_path, capsys):
     assert len(paths) == 3 and feats["head"].shape == (3, 1280 * 7 * 7) and feats["block4"].dtype.name == "float16"
 
 
-def test_speed_options_reach_the_file(folder, tmp_path, capsys):
+def test_speed_options_reach_the_file(folder, tmp_path, capsys, monkeypatch):
+    from featlab import cache
+    real, inputs = cache.forward_layers, []
+    monkeypatch.setattr(cache, "forward_layers", lambda m, x, *a, **k: inputs.append(x) or real(m, x, *a, **k))
     out = tmp_path / "fast.h5"
-    assert main(["extract", str(folder), "--out", str(out), "--precision", "bfloat16", "--channels-last",
+    assert main(["extract", str(folder), "--out", str(out), "--precision", "bfloat16", "--no-channels-last",
                  "--fast-decode", "--no-progress"]) == 0
     with h5py.File(out) as f:
         assert (f.attrs["precision"], f.attrs["decode"]) == ("bfloat16", "pillow-draft")
+    assert inputs and all(x.is_contiguous() for x in inputs)  # NCHW, as asked (the default is NHWC)
 
 
 @pytest.mark.parametrize("args, message", [
