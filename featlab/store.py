@@ -85,7 +85,7 @@ class StorageError(OSError):
 # Every call by which the writer changes something on disk; the fault-injection tests
 # replace one of them at a time (tests/test_store.py).
 _disk = SimpleNamespace(write=os.write, pwrite=os.pwrite, fsync=os.fsync, ftruncate=os.ftruncate,
-                        unlink=os.unlink, replace=os.replace)
+                        unlink=os.unlink)
 
 _MAGIC = b"featlab-journal-1\n"
 
@@ -293,7 +293,7 @@ def _in_use(path: Path, text: str) -> FileInUseError:
     return FileInUseError(
         f"'{path}' is being written by another run (another `featlab extract`, or a "
         "notebook that still has it open): one writer at a time. Wait for "
-        "that run to finish, or close the file there, or pass another --out file. [{text}]")
+        f"that run to finish, or close the file there, or pass another --out file. [{text}]")
 
 
 def _open(out: Path, meta: dict[str, str], info: dict[str, str], retry_skipped: bool):
@@ -302,13 +302,13 @@ def _open(out: Path, meta: dict[str, str], info: dict[str, str], retry_skipped: 
     (h5py file, journaled file)."""
     import h5py
 
-    if out.is_file() and out.stat().st_size and not journal_path(out).exists() and not h5py.is_hdf5(out):
-        raise OSError(f"'{out}' exists but is not an HDF5 file; pass another --out file.")
     raw = _JournaledFile(out, writable=True)
     try:
         f = h5py.File(raw, "r+" if raw.size else "w")
-    except BaseException:
+    except BaseException as e:
         raw.close()
+        if isinstance(e, OSError) and "signature" in str(e):
+            raise OSError(f"'{out}' exists but is not an HDF5 file; pass another --out file.") from None
         raise
     try:
         if "count" in f.attrs:
@@ -347,6 +347,8 @@ def _open(out: Path, meta: dict[str, str], info: dict[str, str], retry_skipped: 
         raw.failed = raw.failed or OSError("not committed")
         f.close()
         raw.close()
+        if raw.base_size == 0 and out.stat().st_size == 0:  # made by this call, nothing committed
+            out.unlink()
         raise
     return f, raw
 
