@@ -360,8 +360,8 @@ def _append(f, values: dict[str, np.ndarray | list[str]], commit: str) -> None:
     n = int(f.attrs[commit])
     m = len(next(iter(values.values())))
     for key, v in values.items():
-        if key not in f:  # features/<layer>, (0, D), in chunks of about 64 kB (a commit rewrites its last chunk)
-            rows = max(1, min(1024, (64 << 10) // max(1, v.shape[1] * v.itemsize)))
+        if key not in f:  # features/<layer>, (0, D), in chunks of about 1 MB (a commit rewrites its last one)
+            rows = max(1, min(1024, (1 << 20) // max(1, v.shape[1] * v.itemsize)))
             f.create_dataset(key, (0, v.shape[1]), maxshape=(None, v.shape[1]), dtype=v.dtype,
                              chunks=(rows, v.shape[1]))
         ds = f[key]
@@ -417,14 +417,13 @@ class FeatureWriter:
 
     def _error(self, e: OSError, opened: bool = True) -> StorageError:
         cause = e.strerror or str(e)
-        kept = f"the {self.committed if opened else ''} rows committed before are kept".replace("  ", " ")
+        kept = (f"the {self.committed if opened else ''} rows committed before are kept".replace("  ", " ")
+                if self.committed or not opened else "no row had been committed yet")
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             need = ""
-            if self.remaining is not None and opened and self.count:
-                per_row = self._raw.size / self.count  # the file's bytes per row, all included
+            if self.remaining is not None and opened:
                 left = self.remaining + self.count - self.committed
-                need = (f" (the {left} pictures left need about "
-                        f"{_megabytes(left * per_row + self._raw.largest + (64 << 10))})")
+                need = f" (the {left} pictures left need about {_megabytes(self._space_needed(left))})"
             error = StorageError(f"cannot write '{self.path}': the disk is full ({cause}); {kept}. Free "
                                  f"space on {self.path.parent.absolute()}{need}, then run the same command "
                                  "again: it continues where it stopped.")
@@ -434,6 +433,16 @@ class FeatureWriter:
                                  "it stopped.")
         error.errno, error.filename = e.errno or errno.EIO, str(self.path)
         return error
+
+    def _space_needed(self, rows: int) -> int:
+        """Bytes ``rows`` more rows take: their features and path, the chunks they open, and
+        room for the journal of a commit (rewrites of the last chunks, headers)."""
+        per_row, chunks = 256, 0  # a path in HDF5's heap, with its reference
+        for ds in self._f["features"].values():
+            row = ds.shape[1] * ds.dtype.itemsize
+            per_row += row
+            chunks += row * ds.chunks[0]
+        return rows * per_row + 2 * chunks + max(self._raw.largest, 1 << 20)
 
     def _commit(self) -> None:
         try:
