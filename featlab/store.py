@@ -13,9 +13,9 @@ the versions, devices and precisions of every run that wrote the file.
 
 Commits (:class:`FeatureWriter`, :class:`_JournaledFile`): HDF5 rewrites its headers in place
 and has no transactions, so a write that fails half way (a full disk) leaves a file that no
-longer opens. Here HDF5 writes to memory; a commit copies those writes to a redo journal
-``<file>-journal`` with a checksum, fsyncs it, applies them to the file, fsyncs it and deletes
-the journal. The file changes only while a complete journal exists: a commit interrupted
+longer opens. Here HDF5 writes to memory; a commit copies those writes (only the bytes that
+change: a few rows of a chunk, some header fields) to a redo journal ``<file>-journal`` with a
+checksum, fsyncs it, applies them to the file, fsyncs it and deletes the journal. The file changes only while a complete journal exists: a commit interrupted
 before is as if never made, one interrupted after is redone by the next open. What this
 guarantees (tested in ``tests/test_store.py``): a kill at any moment, a full disk or a failed
 write loses no committed row, and the file opens; not guaranteed: power loss on a device that
@@ -241,8 +241,30 @@ class _JournaledFile(io.RawIOBase):
         pass
 
     # -- commits --
-    def staged_bytes(self) -> int:
-        return sum(len(d) for _, d in self.ops if d is not None)
+    def _changes(self) -> list[tuple[int, bytes | None]]:
+        """The staged operations, each write cut down to the byte runs that differ from the
+        file: HDF5 rewrites a whole chunk (about 1 MB) to add a few rows to it, and the journal
+        then holds only those rows, so a commit needs little more free space than its rows."""
+        ops, lowest = [], self.base_size  # below ``lowest`` the file's bytes are what HDF5 sees
+        for offset, data in self.ops:
+            if data is None:
+                lowest = min(lowest, offset)
+                ops.append((offset, data))
+                continue
+            inside = max(0, min(len(data), lowest - offset))
+            if inside < 4096 or any(d is not None and o < offset + len(data) and o + len(d) > offset
+                                    for o, d in ops):
+                ops.append((offset, data))  # small, or rewritten within this commit: kept whole
+                continue
+            new = np.frombuffer(data, np.uint8, inside)
+            differ = np.flatnonzero(new != np.frombuffer(os.pread(self.fd, inside, offset), np.uint8))
+            if len(differ):  # runs of differing bytes, joined across gaps under 64 bytes
+                cut = np.flatnonzero(np.diff(differ) > 64)
+                for a, b in zip(differ[np.r_[0, cut + 1]], differ[np.r_[cut, len(differ) - 1]]):
+                    ops.append((offset + int(a), data[a:b + 1]))
+            if inside < len(data):
+                ops.append((offset + inside, data[inside:]))
+        return ops
 
     def commit(self) -> None:
         """Make every staged write part of the file, or none of them (see the class)."""
@@ -250,6 +272,7 @@ class _JournaledFile(io.RawIOBase):
             raise self.failed
         if not self.ops:
             return
+        self.ops = self._changes()
         journal = journal_path(self.path)
         parts = [_MAGIC, struct.pack("<Q", len(self.ops))]
         for offset, data in self.ops:
@@ -299,7 +322,7 @@ def _in_use(path: Path, text: str) -> FileInUseError:
 def _open(out: Path, meta: dict[str, str], info: dict[str, str], retry_skipped: bool):
     """Open or create ``out`` through a journaled file; check it holds the same kind of
     features; drop uncommitted rows (of files written before the journal). Returns
-    (h5py file, journaled file)."""
+    (h5py file, journaled file); the changes are committed with the first rows."""
     import h5py
 
     raw = _JournaledFile(out, writable=True)
@@ -341,14 +364,10 @@ def _open(out: Path, meta: dict[str, str], info: dict[str, str], retry_skipped: 
         for key, value in {**meta, **info}.items():
             if key not in meta:
                 _add_to_attr(f.attrs, key, value)
-        f.flush()
-        raw.commit()
     except BaseException:
         raw.failed = raw.failed or OSError("not committed")
         f.close()
         raw.close()
-        if raw.base_size == 0 and out.stat().st_size == 0:  # made by this call, nothing committed
-            out.unlink()
         raise
     return f, raw
 
@@ -408,10 +427,11 @@ class FeatureWriter:
             raise self._error(e, opened=False) from None
         self.count = self.committed = int(self._f.attrs["count"])
         self._last = time.monotonic()
-        try:
+        try:  # the file's creation, or this run's settings, are committed with the first rows
             self.stored: set[str] = set(self._f["paths"].asstr()[:].tolist())
             self.skipped: set[str] = set(self._f["skipped/paths"].asstr()[:].tolist())
         except BaseException:
+            self._raw.failed = OSError("not committed")
             self.close()
             raise
 
@@ -503,6 +523,8 @@ class FeatureWriter:
                 self._raw.failed = self._raw.failed or OSError("closed")  # its writes are dropped
                 self._f.close()
             self._raw.close()
+            if not self._raw.base_size and self.path.is_file() and not self.path.stat().st_size:
+                self.path.unlink()  # made by this writer, nothing committed
 
     def __enter__(self) -> "FeatureWriter":
         return self

@@ -102,7 +102,7 @@ def test_a_failed_write_at_each_step_of_a_commit_loses_nothing_committed(tmp_pat
         assert store.load_skipped(out) == {"bad.jpg": "not a picture"}
         with h5py.File(out, "r") as f:  # plain HDF5 again, read by any tool
             assert f.attrs["count"] == 20
-    assert seen == {"write", "pwrite", "fsync", "ftruncate", "unlink"}
+    assert {"write", "pwrite", "fsync", "unlink"} <= seen  # journal written, synced; file written, synced; journal gone
 
 
 KILLER = """
@@ -183,7 +183,7 @@ def test_a_full_disk_stops_the_run_with_one_line_and_the_rerun_completes(tiny_di
     capsys.readouterr()
     pictures(range(8, 24))
     ballast = tiny_disk / "ballast"
-    ballast.write_bytes(bytes(shutil.disk_usage(tiny_disk).free - (96 << 10)))  # 96 kB left
+    ballast.write_bytes(bytes(shutil.disk_usage(tiny_disk).free - (16 << 10)))  # 16 kB left
     if not checked:
         monkeypatch.setattr(store.shutil, "disk_usage", lambda p: SimpleNamespace(total=1 << 40, used=0, free=1 << 40))
     assert cli.main(argv) == 2
