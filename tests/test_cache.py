@@ -68,7 +68,7 @@ def test_extract_folder_matches_extract(folder, lite0, tmp_path):
 @pytest.mark.parametrize("streams", [1, 2])
 def test_interrupted_run_resumes_without_loss_or_duplicates(folder, lite0, tmp_path, monkeypatch, streams):
     out = tmp_path / "f.h5"
-    real = cache.forward_layers
+    real = fl.FeatureExtractor.maps
     calls = {"n": 0}
 
     def flaky(*a, **k):
@@ -77,7 +77,7 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(folder, lite0, tmp_p
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(cache, "forward_layers", flaky)
+    monkeypatch.setattr(fl.FeatureExtractor, "maps", flaky)
     with pytest.raises(KeyboardInterrupt):
         cache.extract_folder(lite0, folder, "head", out, batch_size=2, progress=False, streams=streams)
     written = cache.load_features(out)[0]
@@ -93,7 +93,7 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(folder, lite0, tmp_p
         assert len(names) == 3 or not written  # features appear with the first written batch
         for name in names:
             f[name].resize(f[name].shape[0] + 1, axis=0)
-    monkeypatch.setattr(cache, "forward_layers", real)
+    monkeypatch.setattr(fl.FeatureExtractor, "maps", real)
     summary = cache.extract_folder(lite0, folder, "head", out, batch_size=2, progress=False, streams=streams)
     assert summary["done"] == 7 - len(written) and summary["total"] == 7
     assert summary["skipped_earlier"] + len(summary["skipped"]) == 1
@@ -160,7 +160,7 @@ def test_bad_arguments_are_refused_clearly(folder, lite0, tmp_path):
         cache.extract_folder(lite0, folder, "head", out, dtype="int8", progress=False)
     with pytest.raises(ValueError, match="precision must be one of"):
         cache.extract_folder(lite0, folder, "head", out, precision="bf16", progress=False)
-    with pytest.raises(ValueError, match="pool must be one of"):
+    with pytest.raises(ValueError, match="pooling must be one of"):
         cache.extract_folder(lite0, folder, "head", out, pooling="mean", progress=False)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         next(loader.load_batches(folder, ["chelsea.jpg"], fl.preprocess_for(lite0), 0))
@@ -250,22 +250,57 @@ def test_nan_inputs_are_refused():
         fl.load_image(arr)
 
 
-def test_channels_last_gives_the_same_features_and_restores_the_model(folder, lite0, tmp_path):
-    cache.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False)
-    cache.extract_folder(lite0, folder, "head", tmp_path / "b.h5", progress=False, channels_last=True)
+def layouts_seen(monkeypatch):
+    """Records, at each forward pass of extract_folder, whether the input and the model's
+    first convolution were channels_last (NHWC) or not."""
+    real, seen = fl.FeatureExtractor.maps, []
+    nhwc = torch.channels_last
+
+    def spy(extractor, x):
+        model = extractor.model  # the model the forward pass runs (a copy, for channels_last)
+        seen.append((x.is_contiguous(memory_format=nhwc) and not x.is_contiguous(),
+                     model.conv_stem.weight.is_contiguous(memory_format=nhwc) and not model.conv_stem.weight.is_contiguous()))
+        return real(extractor, x)
+
+    monkeypatch.setattr(fl.FeatureExtractor, "maps", spy)
+    return seen
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_channels_last_gives_the_same_features_and_restores_the_model(folder, lite0, tmp_path, monkeypatch, streams):
+    seen = layouts_seen(monkeypatch)
+    cache.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False, channels_last=False,
+                         streams=streams)
+    assert seen and set(seen) == {(False, False)}         # NCHW: input and weights
+    seen.clear()
+    cache.extract_folder(lite0, folder, "head", tmp_path / "b.h5", progress=False, streams=streams)  # default
+    assert seen and set(seen) == {(True, True)}           # NHWC: input and weights
     np.testing.assert_allclose(cache.load_features(tmp_path / "a.h5")[1]["head"],
                                cache.load_features(tmp_path / "b.h5")[1]["head"], rtol=1e-4, atol=1e-5)
     assert lite0.conv_stem.weight.is_contiguous()
     assert all(not t.is_inference() for t in lite0.parameters())
 
 
-def test_streams_give_the_same_features_and_leave_model_and_threads_as_they_were(folder, lite0, tmp_path):
+def test_streams_give_the_same_features_and_leave_model_and_threads_as_they_were(folder, lite0, tmp_path,
+                                                                                   monkeypatch):
+    import threading
     before = torch.get_num_threads()
+    real, seen = fl.FeatureExtractor.maps, []
+
+    def spy(*a, **k):  # the thread count where the forward pass runs: in a stream's own thread
+        seen.append((threading.get_ident(), torch.get_num_threads()))
+        return real(*a, **k)
+
+    monkeypatch.setattr(fl.FeatureExtractor, "maps", spy)
     runs = {}
     for streams, batch_size in ((1, 16), (2, 16), (2, 3), (3, 2)):
         out = tmp_path / f"s{streams}_{batch_size}.h5"
+        seen.clear()
         summary = cache.extract_folder(lite0, folder, "head", out, batch_size=batch_size, progress=False,
                                        streams=streams)
+        share = before if streams == 1 else max(1, loader._cores() // streams)  # OpenMP's count is per thread
+        assert seen and {n for _, n in seen} == {share}, (streams, seen)
+        assert ({t for t, _ in seen} == {threading.get_ident()}) == (streams == 1)
         assert summary["done"] == 7 and list(summary["skipped"]) == ["broken.png"]
         assert "not an image" in summary["skipped"]["broken.png"] or "corrupt" in summary["skipped"]["broken.png"]
         runs[streams, batch_size] = cache.load_features(out)
@@ -298,7 +333,7 @@ def test_bad_streams_are_refused(folder, lite0, tmp_path, monkeypatch):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="streams must be a positive integer"):
             cache.extract_folder(lite0, folder, "head", tmp_path / "x.h5", progress=False, streams=bad)
-    monkeypatch.setattr(cache, "model_device", lambda m: torch.device("cuda", 0))
+    monkeypatch.setattr(fl.pipeline, "model_device", lambda m: torch.device("cuda", 0))
     with pytest.raises(ValueError, match="streams=2 runs pipelines side by side on CPU cores"):
         cache.extract_folder(lite0, folder, "head", tmp_path / "x.h5", progress=False, streams=2)
     assert not (tmp_path / "x.h5").exists()
