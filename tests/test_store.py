@@ -199,3 +199,25 @@ def test_a_full_disk_stops_the_run_with_one_line_and_the_rerun_completes(tiny_di
     assert "16 new, 24 total" in capsys.readouterr().out
     paths, feats = fl.cache.load_features(out)
     assert sorted(paths) == [f"p{i:02d}.jpg" for i in range(24)] and feats["head"].shape == (24, 1280)
+
+
+def test_a_disk_too_full_for_the_first_rows_leaves_no_broken_file(tiny_disk, tmp_path, capsys, monkeypatch, lite0):
+    """The issue's run: a fresh extraction onto a disk that cannot hold even the first chunk
+    (HDF5 used to crash there and leave a file that no longer opens)."""
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i, name in enumerate(["chelsea", "coffee", "rocket", "astronaut"]):
+        fl.load_image(name).resize((64, 48)).save(folder / f"p{i}.jpg")
+    monkeypatch.setattr(fl.models, "load_model", lambda *a, **k: lite0)
+    ballast = tiny_disk / "ballast"
+    ballast.write_bytes(bytes(shutil.disk_usage(tiny_disk).free - (512 << 10)))  # 512 kB left
+    out = tiny_disk / "f.h5"
+    argv = ["extract", str(folder), "--out", str(out), "--no-progress", "--streams", "1"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the disk is full" in err and "no row had been committed yet" in err, err
+    assert "the 4 pictures left need about" in err
+    assert not out.exists() or store.load_features(out)[0] == []
+    ballast.unlink()
+    assert cli.main(argv) == 0
+    assert sorted(store.load_features(out)[0]) == [f"p{i}.jpg" for i in range(4)]
