@@ -11,30 +11,13 @@ import torch
 
 import featlab as fl
 from helpers import SKELETON, fails
+from solutions import solution
 
 
 # --- the solution, as in exercises/src/12_performance.py ------------------------------------
 
-def throughput(fn, n_items, repeats=5, warmup=1, clock=time.perf_counter, sync=lambda: None):
-    for _ in range(warmup):
-        fn()
-        sync()
-    times = []
-    for _ in range(repeats):
-        t0 = clock()
-        fn()
-        sync()
-        times.append(clock() - t0)
-    return n_items / statistics.median(times)
-
-
-def topk_agreement(a_idx, b_idx):
-    k = a_idx.shape[1]
-    return float(np.mean([len(set(a.tolist()) & set(b.tolist())) / k for a, b in zip(a_idx, b_idx)]))
-
-
-def amdahl_speedup(p, s):
-    return 1 / ((1 - p) + p / s)
+S = solution(12)
+throughput, topk_agreement, amdahl_speedup = S.throughput, S.topk_agreement, S.amdahl_speedup
 
 
 # --- 1. throughput ----------------------------------------------------------------------------

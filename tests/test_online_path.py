@@ -40,19 +40,19 @@ _VGG19_ROW = r"^{}\s+\d+\.\d\s+(   \d\.\d\d \d\.\d\d){{3}}$"
 BRANCHES = {
     "notebooks/00_setup_and_tour.ipynb": (
         'fl.load_model("vgg16")',
-        [r"^vgg16 weights are cached on this machine$"],
+        [r"^vgg16 weights are cached in ~/\.cache/torch/hub/checkpoints$"],
         "pretrained weights for 'vgg16' are not on this machine"),
     "notebooks/05_feature_maps.ipynb": (
         '"vgg16" in fl.available_models()',
         [_VGG16_ROW.format(re.escape(L))
          for L in ["features.0", "features.5", "features.10", "features.17", "features.28"]],
-        "VGG16 weights are not on this machine"),
+        "VGG16 weights not found (optional cell)"),
     "notebooks/07_embeddings_retrieval.ipynb": (
         '"vgg19" in fl.available_models()',
         [r"^layer     \|avg vector\|"]
         + [_VGG19_ROW.format(L) for L in ["conv3_4", "conv4_4", "conv5_4", "fc6", "fc7"]]
         + [r"^concat raw  ", r"^fl\.fuse all "],
-        "VGG19 weights are not on this machine"),
+        "VGG19 weights are not installed"),
 }
 # A code cell that takes a different path when torchvision's weights are present.
 _BRANCH = re.compile(r"available_models\(\)|WeightsUnavailableError|"
