@@ -1,7 +1,7 @@
-"""How fast does `featlab extract` turn a folder of JPEG files into features? Measured in one run.
+"""How fast does `featlab extract` turn a folder of JPEG files into features? Ratios, with their spread.
 
-    python benchmarks/extract_speed.py                                  # CPU: efficientnet_lite0, 64 files
-    python benchmarks/extract_speed.py --device cuda --model resnet50 --n 16384 --batch-size 256
+    python benchmarks/extract_speed.py                                  # CPU: efficientnet_lite0, 96 files, 9 rounds
+    python benchmarks/extract_speed.py --device cuda --model resnet50 --n 16384 --batch-size 256 --rounds 3
 
 It writes a folder of JPEGs (the sample pictures, cropped to 4:3 and re-encoded at typical
 photo sizes, 640×480 and 1024×768, quality 90; the distinct files are repeated up to --n),
@@ -11,19 +11,22 @@ ResNet's ``layer4``, average-pooled):
   naive    the per-image loop of the lessons: PIL open -> torchvision transform ->
            model(x.unsqueeze(0)) with a hook -> .cpu().numpy(); float32, on the first
            --naive-n files (it is slow), same mix of sizes
-  extract  fl.cache.extract_folder end to end from the files to the HDF5 file (what
+  extract  fl.extract_folder end to end from the files to the HDF5 file (what
            `featlab extract` runs): threads decode, uint8 to the device, normalise there,
            channels_last; bf16 + nvJPEG on CUDA; on a CPU, --streams pipelines side by side
   forward  the forward pass alone on pre-decoded, normalised batches already on the device,
-           same batch size, precision, layout and layer, the model called on one batch after
-           another with PyTorch's threads (what a user's loop does): ``forward_img_s``
-  forward, streams   (CPU, when extract runs --streams > 1) the same batches through extract's
+           same batch size, precision, layout and layer (fl.FeatureExtractor, as extract
+           runs it), one batch after another with PyTorch's threads (what a user's loop does)
+  forward, streams   (CPU, when extract runs --streams > 1) the same batches in extract's
            layout: that many threads, each with its own copy of the model and its share of
-           the cores — the ceiling for extract in that layout, printed beside the other
+           the cores — the ceiling for extract in that layout (diagnostic)
 
-Files are read from the OS page cache (warm). Each timed step runs once untimed first
-(cuDNN picks its algorithms then). Best of --repeat. Load average printed: on a shared CPU
-the absolute figures move, the ratios less so. The last line is machine-readable.
+Stable figures on a machine whose speed drifts: one untimed round first (threads, cuDNN
+autotuning), then --rounds rounds, each timing every measurement once, back to back, in an
+order that rotates from round to round. Each ratio is computed within a round (extract and
+the measure it is compared with saw the same load) and the script prints the median over
+rounds with the spread (lowest – highest). Files are read from the OS page cache (warm).
+The last line is machine-readable: medians, then the spreads.
 """
 from __future__ import annotations
 
@@ -44,8 +47,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import featlab as fl  # noqa: E402
-from featlab import cache, loader  # noqa: E402
-from featlab.extract import forward_layers  # noqa: E402
+from featlab import loader  # noqa: E402
 
 SIZES = [(640, 480), (1024, 768)]
 
@@ -111,49 +113,41 @@ def predecoded(files, prep, device, batch_size, workers, channels_last) -> list[
             for i in range(0, len(pixels), batch_size)]
 
 
-def forward_seconds(model, batches, layer, device, precision, channels_last) -> float:
-    """Seconds for the forward pass (+ pooling) over ready batches, with extract's settings."""
-    with ExitStack() as stack:
-        if channels_last:
-            stack.enter_context(cache._channels_last(model))
-        stack.enter_context(torch.inference_mode())
-        if device.type == "cuda":
-            stack.enter_context(torch.backends.cudnn.flags(enabled=True, benchmark=True))
-        if precision == "bfloat16":
-            stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
-        sync(device)
+def forward_seconds(extractor, batches, device) -> float:
+    """Seconds for the forward pass (+ pooling) over ready batches, as extract runs it."""
+    sync(device)
+    t = time.perf_counter()
+    for x in batches:
+        extractor(x)
+    sync(device)
+    return time.perf_counter() - t
+
+
+def forward_streams_seconds(extractors, batches) -> float:
+    """Seconds for the forward pass over ready batches in extract's CPU layout: one thread per
+    extractor (each with its own copy of the model), cores // streams PyTorch threads each."""
+    streams = len(extractors)
+    threads = max(1, loader._cores() // streams)
+    before = torch.get_num_threads()
+
+    def run(k: int) -> None:
+        torch.set_num_threads(threads)
+        for x in batches[k::streams]:
+            extractors[k](x)
+
+    try:
         t = time.perf_counter()
-        for x in batches:
-            fl.pool(forward_layers(model, x, [layer])[layer].float())
-        sync(device)
+        with ThreadPoolExecutor(streams) as pool:
+            list(pool.map(run, range(streams)))
         return time.perf_counter() - t
+    finally:
+        torch.set_num_threads(before)
 
 
-def forward_streams_seconds(model, batches, layer, precision, channels_last, streams) -> float:
-    """Seconds for the forward pass over ready batches in extract's CPU layout: ``streams``
-    threads, one model copy each, cores // streams PyTorch threads each (no decoding)."""
-    import copy
-
-    with ExitStack() as stack:
-        if channels_last:
-            stack.enter_context(cache._channels_last(model))
-        replicas = [model] + [copy.deepcopy(model) for _ in range(streams - 1)]
-        threads = max(1, loader._cores() // streams)
-        before = torch.get_num_threads()
-
-        def run(k: int) -> None:
-            torch.set_num_threads(threads)
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-                for x in batches[k::streams]:
-                    fl.pool(forward_layers(replicas[k], x, [layer])[layer].float())
-
-        try:
-            t = time.perf_counter()
-            with ThreadPoolExecutor(streams) as pool:
-                list(pool.map(run, range(streams)))
-            return time.perf_counter() - t
-        finally:
-            torch.set_num_threads(before)
+def spread(values) -> str:
+    """median [lowest – highest]"""
+    v = np.asarray(values, dtype=float)
+    return f"{np.median(v):.2f} [{v.min():.2f} – {v.max():.2f}]"
 
 
 def loader_only(folder, rels, prep, device, batch_size, workers, channels_last, fast_decode) -> float:
@@ -170,7 +164,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="efficientnet_lite0", choices=fl.model_names())
     ap.add_argument("--layer", default=None, help="default: head (Lite0), layer4 (ResNet)")
-    ap.add_argument("--n", type=int, default=64, help="JPEG files in the folder")
+    ap.add_argument("--n", type=int, default=96, help="JPEG files in the folder (each round reads them all)")
     ap.add_argument("--naive-n", type=int, default=None, help="files the naive loop reads (default: all, at most 512)")
     ap.add_argument("--batch-size", type=int, default=None, help="default: extract_folder's (256 GPU; 4 on a 2-core CPU)")
     ap.add_argument("--workers", type=int, default=None, help="decoding threads (default: featlab's)")
@@ -187,7 +181,8 @@ def main() -> None:
     ap.add_argument("--random-weights", action="store_true", help="skip pretrained weights (speed is the same)")
     ap.add_argument("--loader-workers", type=int, nargs="*", default=None,
                     help="also time the loader alone with these thread counts (diagnostic)")
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=9,
+                    help="timed rounds, each measuring naive, extract and forward once (median reported)")
     ap.add_argument("--folder", default=None, help="where to write the JPEGs (default: a temporary folder)")
     args = ap.parse_args()
 
@@ -226,58 +221,74 @@ def main() -> None:
               f"(written in {time.perf_counter() - t:.1f} s)")
 
         naive_n = min(args.n, args.naive_n or 512)
-        t_naive, f_naive = naive(model, files[:naive_n], layer, prep, device)
-        naive_img_s = naive_n / t_naive
-        print(f"naive    {naive_n:6d} files {t_naive:8.2f} s {naive_img_s:10.1f} img/s")
-
-        warm = tmp / "warm"  # untimed run: threads, cuDNN autotuning, nvJPEG start-up
+        warm = tmp / "warm"  # files for the untimed run: threads, cuDNN autotuning, nvJPEG start-up
         warm.mkdir()
         for p in files[:2 * batch_size]:
             shutil.copy(p, warm / p.name)
         kw = dict(batch_size=batch_size, progress=False, workers=workers, dtype=args.dtype,
                   precision=precision, channels_last=channels_last, fast_decode=args.fast_decode,
                   streams=streams)
-        cache.extract_folder(model, warm, layer, tmp / "warm.h5", **kw)
-        batches = predecoded(files, prep, device, batch_size, workers, channels_last)
-        forward_seconds(model, batches, layer, device, precision, channels_last)  # warm-up
-        if streams > 1:
-            forward_streams_seconds(model, batches, layer, precision, channels_last, streams)  # warm-up
-        best, t_fwd, t_streams = float("inf"), float("inf"), float("inf")
-        for r in range(args.repeat):  # alternate, so that both see the same load on a shared machine
-            out = tmp / f"run{r}.h5"
+        extractor = fl.FeatureExtractor(model, [layer], "avg", precision=precision, channels_last=channels_last)
+        replicas = [extractor] + [extractor.replica() for _ in range(streams - 1)]
+        batches = predecoded(files, prep, device, batch_size, workers, extractor.channels_last)
+        last: dict = {}
+
+        def run_naive() -> float:
+            t, last["naive"] = naive(model, files[:naive_n], layer, prep, device)
+            return naive_n / t
+
+        def run_extract() -> float:
+            out = tmp / "run.h5"
+            out.unlink(missing_ok=True)
             t = time.perf_counter()
-            summary = cache.extract_folder(model, folder, layer, out, **kw)
-            best = min(best, time.perf_counter() - t)
+            summary = fl.extract_folder(model, folder, layer, out, **kw)
+            t = time.perf_counter() - t
             assert summary["done"] == args.n, summary
-            t_fwd = min(t_fwd, forward_seconds(model, batches, layer, device, precision, channels_last))
-            if streams > 1:
-                t_streams = min(t_streams, forward_streams_seconds(model, batches, layer, precision,
-                                                                   channels_last, streams))
+            last["extract"] = fl.load_features(out)
+            return args.n / t
+
+        measures = {"naive": run_naive, "extract": run_extract,
+                    "forward": lambda: args.n / forward_seconds(extractor, batches, device)}
+        if streams > 1:
+            measures["forward_streams"] = lambda: args.n / forward_streams_seconds(replicas, batches)
+        fl.extract_folder(model, warm, layer, tmp / "warm.h5", **kw)  # the untimed round
+        for fn in measures.values():
+            fn()
+        rates: dict[str, list[float]] = {k: [] for k in measures}
+        names = list(measures)
+        for r in range(args.rounds):
+            for k in names[r % len(names):] + names[:r % len(names)]:  # rotate the order
+                rates[k].append(measures[k]())
         del batches
-        extract_img_s = args.n / best
-        paths, feats = cache.load_features(out)
-        size_mb = out.stat().st_size / 1e6
-        print(f"extract  {args.n:6d} files {best:8.2f} s {extract_img_s:10.1f} img/s   (file {size_mb:.1f} MB)")
+        rates = {k: np.array(v) for k, v in rates.items()}
+        vs_naive, vs_forward = rates["extract"] / rates["naive"], rates["extract"] / rates["forward"]
+        print(f"{args.rounds} rounds, img/s: median [lowest – highest]")
+        print(f"naive    {naive_n:6d} files  {spread(rates['naive'])}")
+        print(f"extract  {args.n:6d} files  {spread(rates['extract'])}")
+        print(f"forward  {args.n:6d} imgs   {spread(rates['forward'])}   (pre-decoded, on the device)")
+        if streams > 1:
+            print(f"forward, {streams} streams      {spread(rates['forward_streams'])}   (pre-decoded, extract's "
+                  f"layout); extract / this: {spread(rates['extract'] / rates['forward_streams'])}")
+        print(f"ratio_vs_naive   {spread(vs_naive)}   (extract / naive, within each round)")
+        print(f"ratio_vs_forward {spread(vs_forward)}   (extract / forward, within each round)")
 
+        paths, feats = last["extract"]
         mine = feats[layer][[paths.index(p.name) for p in files[:naive_n]]].astype(np.float64)
+        f_naive = last["naive"]
         cos = (mine * f_naive).sum(1) / np.linalg.norm(mine, axis=1) / np.linalg.norm(f_naive, axis=1)
-        print(f"agreement extract vs naive (float32, Pillow): cosine min {cos.min():.5f}, mean {cos.mean():.5f}")
+        print(f"agreement extract vs naive: cosine min {cos.min():.5f}, mean {cos.mean():.5f}")
 
-        for w in args.loader_workers or [workers]:
+        for w in args.loader_workers or []:
             t_load = loader_only(folder, rels, prep, device, batch_size, w, channels_last, args.fast_decode)
             print(f"loader   {args.n:6d} files {t_load:8.2f} s {args.n / t_load:10.1f} img/s   "
                   f"(read + decode + resize + normalise onto the device, no model; {w} threads)")
-
-        forward_img_s = args.n / t_fwd
-        print(f"forward  {args.n:6d} imgs  {t_fwd:8.2f} s {forward_img_s:10.1f} img/s   (pre-decoded, on the device)")
-        if streams > 1:
-            streams_img_s = args.n / t_streams
-            print(f"forward, {streams} streams {t_streams:8.2f} s {streams_img_s:10.1f} img/s   (pre-decoded, extract's "
-                  f"layout)   extract / this = {extract_img_s / streams_img_s:.2f}")
         load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
         print(f"load average at the end: {load}")
-        print(f"naive_img_s={naive_img_s:.1f} extract_img_s={extract_img_s:.1f} forward_img_s={forward_img_s:.1f} "
-              f"ratio_vs_naive={extract_img_s / naive_img_s:.2f} ratio_vs_forward={extract_img_s / forward_img_s:.2f}")
+        med = {k: float(np.median(v)) for k, v in rates.items()}
+        print(f"naive_img_s={med['naive']:.1f} extract_img_s={med['extract']:.1f} forward_img_s={med['forward']:.1f} "
+              f"ratio_vs_naive={np.median(vs_naive):.2f} ratio_vs_forward={np.median(vs_forward):.2f} "
+              f"spread_vs_naive={vs_naive.max() - vs_naive.min():.2f} "
+              f"spread_vs_forward={vs_forward.max() - vs_forward.min():.2f} rounds={args.rounds}")
     finally:
         if not args.folder:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -18,6 +18,7 @@ from torch import nn
 
 from .extract import Capture, as_batch, resolve_layer
 from .images import ImageLike
+from .models import model_info
 
 __all__ = ["gap_head", "cam", "GradientCapture", "layer_gradients", "grad_cam"]
 
@@ -63,11 +64,9 @@ def gap_head(model: nn.Module) -> tuple[str, str]:
     raise ``ValueError``: pass ``layer=`` and ``head=`` to :func:`cam` yourself, or use
     :func:`grad_cam`, which needs no such head.
     """
-    names = dict(model.named_modules())
-    if all(k in names for k in ("layer4", "avgpool", "fc")) and isinstance(names["fc"], nn.Linear):
-        return "layer4", "fc"
-    if all(k in names for k in ("bn2", "global_pool", "classifier")) and isinstance(names["classifier"], nn.Linear):
-        return "bn2", "classifier"
+    info = model_info(model)
+    if info is not None and info.gap_head is not None:
+        return tuple(info.aliases[a] for a in info.gap_head)
     raise ValueError(
         f"{type(model).__name__} has no global-average-pool → Linear head that featlab knows "
         "(VGG, for one, flattens a 7×7×512 map into fc6, so CAM does not apply). "

@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--precision", default=None, choices=["float32", "bfloat16"],
                     help="compute precision (default: bfloat16 on cuda, float32 on cpu; bfloat16 on a CPU "
                          "with native bf16 (avx512_bf16, AMX) is several times faster, cosine > 0.99 to float32)")
-    ex.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+    ex.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                     help="NHWC memory layout (default: on; faster on an H100 and on a 2-core CPU, measured)")
     ex.add_argument("--fast-decode", action="store_true",
                     help="decode large JPEGs at reduced scale (Pillow draft mode): faster on a CPU, "
@@ -136,7 +136,6 @@ def main(argv: list[str] | None = None) -> int:
         return _grade(args)
 
     from . import models
-    from .cache import extract_folder
 
     if args.command == "models":
         have = set(models.available_models())
@@ -145,19 +144,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "search":
         return _search(args)
+    from .pipeline import run
+    from .settings import ExtractSettings
+
     try:
+        settings = ExtractSettings(  # checked here, once
+            model=args.model, layers=tuple(args.layers.split(",")), pooling=args.pool,
+            batch_size=args.batch_size, precision=args.precision, channels_last=args.channels_last,
+            fast_decode=args.fast_decode, dtype=args.dtype, streams=args.streams, workers=args.workers,
+            device=args.device)
         if args.device == "cuda":
             import torch
             if not torch.cuda.is_available():
                 raise ValueError("--device cuda, but PyTorch sees no CUDA GPU here "
                                  "(torch.cuda.is_available() is False). Use --device cpu.")
         model = models.load_model(args.model, device=args.device)
-        summary = extract_folder(model, args.folder, args.layers.split(","), args.out,
-                                 batch_size=args.batch_size, pooling=args.pool,
-                                 progress=not args.no_progress, workers=args.workers,
-                                 dtype=args.dtype, precision=args.precision,
-                                 retry_skipped=args.retry_skipped, channels_last=args.channels_last,
-                                 fast_decode=args.fast_decode, streams=args.streams)
+        summary = run(model, args.folder, args.out, settings, progress=not args.no_progress,
+                      retry_skipped=args.retry_skipped)
     except (ValueError, OSError, models.WeightsUnavailableError) as e:
         print(f"featlab: error: {e}", file=sys.stderr)
         return 2
@@ -170,37 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _query_features(file: str, attrs: dict, layer: str, queries: list[str]):
-    """(Q, D) features of the query pictures, computed as ``extract_folder`` stored ``layer``:
-    the file's model, pooling and preprocessing; device per $FEATLAB_DEVICE."""
-    from pathlib import Path
-
-    from . import images, models
-    from .embed import pool
-    from .extract import extract
-
-    name, how, prep = attrs.get("model"), attrs.get("pool", "avg"), attrs.get("preprocess")
-    if name is None:
-        raise ValueError(f"'{file}' does not record its model; re-extract it with `featlab extract`.")
-    model = models.load_model(str(name))
-    if prep is not None and str(prep) != repr(models.preprocess_for(model)):
-        raise ValueError(f"'{file}' was made with other preprocessing ({prep}) than this featlab's "
-                         f"({models.preprocess_for(model)!r}); re-extract it.")
-    pictures = [images.load_image(Path(q)) for q in queries]  # the error names an unreadable one
-    f = extract(model, pictures, layer)[layer]
-    return pool(f.float(), str(how)).reshape(len(pictures), -1).cpu()
-
-
 def _search(args) -> int:
     from . import models
-    from .cache import open_features
-    from .search import search_file
+    from .search import query_features, search_file
 
     try:
-        with open_features(args.features) as ff:
-            layer, attrs = ff.layer(args.layer), ff.attrs
-        q = _query_features(args.features, attrs, layer, args.queries)
-        scores, _, hits = search_file(args.features, q, layer=layer, k=args.k, backend=args.backend)
+        q = query_features(args.features, args.queries, layer=args.layer)
+        scores, _, hits = search_file(args.features, q, layer=args.layer, k=args.k, backend=args.backend)
     except (ValueError, OSError, ImportError, models.WeightsUnavailableError) as e:
         print(f"featlab: error: {e}", file=sys.stderr)
         return 2

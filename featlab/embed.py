@@ -10,28 +10,13 @@ import torch
 from torch import nn
 
 from .extract import extract
+from .extractor import pool
 from .images import ImageLike
+from .settings import POOLINGS
 
 __all__ = ["pool", "l2_normalize", "embed", "fuse", "cosine_similarity", "recall_at_k"]
 
-POOLS = ("avg", "max", "none")
-
-
-def pool(f: torch.Tensor, how: str = "avg") -> torch.Tensor:
-    """(N, C, H, W) -> (N, C) by global average (``avg``) or max (``max``), or (N, C·H·W) by
-    flattening (``none``); an (N, D) input (a fully connected layer) passes through."""
-    if how not in POOLS:
-        raise ValueError(f"pool must be one of {POOLS}; got '{how}'.")
-    if f.ndim == 2:
-        return f
-    if f.ndim != 4:
-        raise ValueError(f"expected an (N, C, H, W) map or (N, D) vectors; got shape {tuple(f.shape)}.")
-    if how == "avg":
-        return f.mean(dim=(2, 3))
-    if how == "max":
-        return f.amax(dim=(2, 3))
-    return f.flatten(1)
-
+POOLS = POOLINGS
 
 _pool = pool  # embed() has an argument named ``pool``
 

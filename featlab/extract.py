@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .images import ImageLike
-from .models import as_batch, in_channels, model_device  # re-exported: cam, receptive use them from here
+from .models import as_batch, in_channels, model_device, model_info  # re-exported: cam, receptive use them from here
 
 __all__ = ["aliases", "resolve_layer", "layer_names", "Capture", "forward_layers", "extract", "as_batch",
            "in_channels", "model_device"]
@@ -19,40 +19,17 @@ __all__ = ["aliases", "resolve_layer", "layer_names", "Capture", "forward_layers
 
 # --- layer names -------------------------------------------------------------------------
 
-def _vgg_aliases(model: nn.Module) -> dict[str, str]:
-    out, block, conv = {}, 1, 0
-    for i, m in enumerate(model.features):
-        if isinstance(m, nn.Conv2d):
-            conv += 1
-            out[f"conv{block}_{conv}"] = f"features.{i}"
-        elif isinstance(m, nn.ReLU):
-            out[f"relu{block}_{conv}"] = f"features.{i}"
-        elif isinstance(m, nn.MaxPool2d):
-            out[f"pool{block}"] = f"features.{i}"
-            block, conv = block + 1, 0
-    linears = [i for i, m in enumerate(model.classifier) if isinstance(m, nn.Linear)]
-    out.update({f"fc{6 + k}": f"classifier.{i}" for k, i in enumerate(linears)})
-    return out
-
-
 def aliases(model: nn.Module) -> dict[str, str]:
     """Lesson-friendly names -> module paths for the models of the course.
 
     VGG: ``conv1_1 … conv5_3`` (the convolution, before its ReLU), ``relu1_1 …``,
     ``pool1 … pool5``, ``fc6, fc7, fc8``. ResNet: ``stem`` (after the max-pool),
     ``layer1 … layer4``, ``avgpool``, ``fc``. EfficientNet-Lite0: ``stem``, ``block1 … block7``,
-    ``head`` (last 1×1 conv + BN + ReLU6), ``avgpool``, ``fc``.
+    ``head`` (last 1×1 conv + BN + ReLU6), ``avgpool``, ``fc``. Other models: none. The facts
+    (with channels and stride) live in the model registry, :func:`featlab.models.model_info`.
     """
-    names = dict(model.named_modules())
-    if "features" in names and "classifier" in names and isinstance(names["features"], nn.Sequential):
-        return _vgg_aliases(model)
-    if all(k in names for k in ("conv1", "maxpool", "layer4", "avgpool", "fc")):
-        return {"stem": "maxpool", **{f"layer{i}": f"layer{i}" for i in range(1, 5)},
-                "avgpool": "avgpool", "fc": "fc"}
-    if all(k in names for k in ("conv_stem", "bn1", "blocks", "bn2", "global_pool", "classifier")):
-        blocks = {f"block{i + 1}": f"blocks.{i}" for i in range(len(names["blocks"]))}
-        return {"stem": "bn1", **blocks, "head": "bn2", "avgpool": "global_pool", "fc": "classifier"}
-    return {}
+    info = model_info(model)
+    return info.aliases if info is not None else {}
 
 
 def resolve_layer(model: nn.Module, layer: str) -> str:
@@ -65,11 +42,11 @@ def resolve_layer(model: nn.Module, layer: str) -> str:
         return al[layer]
     close = difflib.get_close_matches(layer, list(al) + paths, n=3)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    alias_text = f"Aliases: {', '.join(al)}.\n" if al else ""
-    raise ValueError(
-        f"unknown layer '{layer}' for {type(model).__name__}.{hint}\n{alias_text}"
-        f"Module paths: {', '.join(paths)}.\n(fl.layer_names(model) lists them with output shapes.)"
-    )
+    alias_text = f" Aliases: {', '.join(al)}." if al else ""
+    shown = ", ".join(paths[:12]) + (f", … ({len(paths)} in all)" if len(paths) > 12 else "")
+    raise ValueError(  # one line: the command line prints it as it is
+        f"unknown layer '{layer}' for {type(model).__name__}.{hint}{alias_text} Module paths: {shown}. "
+        "Fix: pass one of these; fl.layer_names(model) lists every layer with its output shape.")
 
 
 @torch.inference_mode()
@@ -188,10 +165,12 @@ def extract(model: nn.Module, images: ImageLike | Sequence[ImageLike] | torch.Te
     if progress:
         from tqdm.auto import tqdm
         chunks = tqdm(chunks, desc="extract", unit="batch")
-    parts: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
-    with torch.inference_mode():
-        for chunk in chunks:
-            outputs = forward_layers(model, chunk, layers)
-            for name in layers:
-                parts[name].append(outputs[name])
+    from .extractor import FeatureExtractor
+
+    extractor = FeatureExtractor(model, layers, pooling="none")
+    parts: dict[str, list[torch.Tensor]] = {name: [] for name in extractor.layers}
+    for chunk in chunks:
+        outputs = extractor.maps(chunk)
+        for name in extractor.layers:
+            parts[name].append(outputs[name])
     return {name: torch.cat(p) if len(p) > 1 else p[0] for name, p in parts.items()}

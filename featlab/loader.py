@@ -1,6 +1,6 @@
 """Reading a folder of pictures into normalised batches on the model's device, fast.
 
-Taught in ``notebooks/12_performance.ipynb``; used by :func:`featlab.cache.extract_folder`.
+Taught in ``notebooks/12_performance.ipynb``; used by :mod:`featlab.pipeline` (``featlab extract``).
 
 - Threads decode and resize the pictures with Pillow while the model runs: Pillow releases
   the GIL while it decodes and resizes, so threads use every core without the start-up and
@@ -36,7 +36,8 @@ from PIL import Image
 from .images import ImageError, ImageLike, Preprocess, load_image
 
 __all__ = ["IMAGE_SUFFIXES", "Batch", "list_images", "to_uint8", "normalize", "jpeg_header",
-           "default_workers", "default_streams", "default_batch_size", "load_batches", "stream_batches"]
+           "default_workers", "default_streams", "default_batch_size", "read_picture", "load_batches",
+           "stream_batches"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -201,9 +202,12 @@ class Batch:
     skipped: dict[str, str] = field(default_factory=dict)  # path -> reason
 
 
-def _read(root: Path, rel: str, prep: Preprocess, jpeg_on_device: bool,
+def read_picture(root: Path, rel: str, prep: Preprocess, jpeg_on_device: bool,
           fast_decode: bool = False) -> tuple[str, str, object]:
-    """-> (rel, "jpeg", bytes) | (rel, "pixels", (3, crop, crop) uint8) | (rel, "skip", reason)."""
+    """One file -> (rel, "jpeg", bytes) | (rel, "pixels", (3, crop, crop) uint8) | (rel, "skip", reason).
+
+    The decoders' seam: JPEG bytes left for the GPU (``jpeg_on_device``), or Pillow's pixels,
+    or the reason the file cannot be read (never an exception)."""
     path = root / rel
     try:
         if jpeg_on_device:
@@ -253,7 +257,7 @@ def _assemble(entries: list[tuple[str, str, object]], root: Path, prep: Preproce
             pixels[k] = im
     for k, im in enumerate(pixels):
         if im is None:  # nvJPEG refused it: let Pillow decide (it may read it, or say why not)
-            rel, kind, payload = _read(root, entries[k][0], prep, jpeg_on_device=False)
+            rel, kind, payload = read_picture(root, entries[k][0], prep, jpeg_on_device=False)
             if kind == "skip":
                 skipped[rel] = payload
             else:
@@ -313,7 +317,7 @@ def load_batches(folder: str | os.PathLike, paths: Sequence[str], prep: Preproce
     def produce() -> None:
         stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         try:
-            read = lambda rel: _read(root, rel, prep, jpeg_on_device, fast_decode)  # noqa: E731
+            read = lambda rel: read_picture(root, rel, prep, jpeg_on_device, fast_decode)  # noqa: E731
             chunk = max(1, min(32, batch_size // max(1, workers)))
             results = _in_order(read, list(paths), workers, lookahead=2 * batch_size + workers * chunk,
                                 chunk=chunk)
@@ -380,7 +384,7 @@ def stream_batches(folder: str | os.PathLike, paths: Sequence[str], prep: Prepro
         torch.set_num_threads(threads)  # this thread's share (OpenMP's setting is per thread)
         k = free.get()
         try:
-            batch = _assemble([_read(root, rel, prep, False, fast_decode) for rel in part],
+            batch = _assemble([read_picture(root, rel, prep, False, fast_decode) for rel in part],
                               root, prep, device, channels_last)
             return batch, work(k, batch)
         finally:

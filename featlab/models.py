@@ -1,7 +1,12 @@
 """Pretrained backbones, their weights, their preprocessing, and predictions.
 
 Taught in ``notebooks/00_setup_and_tour.ipynb``. Imports flow one way:
-``images`` <- ``models`` <- ``extract`` <- ``embed`` <- ``cache``.
+``images`` <- ``models`` <- ``extract`` <- ``extractor`` <- ``embed`` / ``pipeline``.
+
+The registry also holds what featlab knows about each family of models, as timm's
+``feature_info`` does: lesson-friendly layer names (aliases), the channels and stride of each
+named feature, and the global-average-pool → Linear head (:func:`model_info`). Nothing else in
+featlab guesses these from module names or by running the model.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from .images import ImageLike, Preprocess, check_batch
 __all__ = [
     "WeightsUnavailableError", "device", "load_model", "available_models", "model_names",
     "preprocess", "preprocess_for", "imagenet_labels", "predict", "model_device", "in_channels",
-    "as_batch",
+    "as_batch", "FeatureInfo", "ModelInfo", "model_info", "model_name",
 ]
 
 
@@ -215,6 +220,124 @@ def load_model(name: str, pretrained: bool = True, *, device: torch.device | str
         model.load_state_dict(_load_weights(name, spec, model))
     model.featlab_name = name  # lets fl.preprocess / fl.predict find the right settings
     return model.eval().to(target)
+
+
+# --- what featlab knows about a family of models ---------------------------------------
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One named feature of a model: ``alias`` -> ``module`` path, its ``channels`` and its
+    ``reduction`` (input side / map side; 0 for a vector, e.g. a Linear layer's output)."""
+
+    alias: str
+    module: str
+    channels: int
+    reduction: int
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What featlab knows about a model's family: its named features, in depth order, and the
+    (feature alias, Linear head alias) of its global-average-pool classifier, if it has one."""
+
+    family: str
+    features: tuple[FeatureInfo, ...]
+    gap_head: tuple[str, str] | None
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        return {f.alias: f.module for f in self.features}
+
+    def feature(self, alias: str) -> FeatureInfo | None:
+        return next((f for f in self.features if f.alias == alias), None)
+
+
+def _out_channels(module: nn.Module) -> int:
+    """Channels a module's output has: those of its last convolution, BatchNorm or Linear."""
+    last = None
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            last = m.out_channels
+        elif isinstance(m, nn.BatchNorm2d):
+            last = m.num_features
+        elif isinstance(m, nn.Linear):
+            last = m.out_features
+    if last is None:
+        raise ValueError(f"{type(module).__name__} has no convolution, BatchNorm or Linear layer.")
+    return last
+
+
+def _stride(layer: nn.Module) -> int:
+    s = layer.stride
+    return s[0] if isinstance(s, tuple) else s
+
+
+def _vgg_info(model: nn.Module) -> ModelInfo:
+    feats, block, conv, reduction, channels = [], 1, 0, 1, 0
+    for i, m in enumerate(model.features):
+        if isinstance(m, nn.Conv2d):
+            conv, channels = conv + 1, m.out_channels
+            feats.append(FeatureInfo(f"conv{block}_{conv}", f"features.{i}", channels, reduction))
+        elif isinstance(m, nn.ReLU):
+            feats.append(FeatureInfo(f"relu{block}_{conv}", f"features.{i}", channels, reduction))
+        elif isinstance(m, nn.MaxPool2d):
+            reduction *= _stride(m)
+            feats.append(FeatureInfo(f"pool{block}", f"features.{i}", channels, reduction))
+            block, conv = block + 1, 0
+    linears = [(i, m) for i, m in enumerate(model.classifier) if isinstance(m, nn.Linear)]
+    feats += [FeatureInfo(f"fc{6 + k}", f"classifier.{i}", m.out_features, 0) for k, (i, m) in enumerate(linears)]
+    return ModelInfo("vgg", tuple(feats), None)
+
+
+def _resnet_info(model: nn.Module) -> ModelInfo:
+    reduction = _stride(model.conv1) * _stride(model.maxpool)
+    feats = [FeatureInfo("stem", "maxpool", model.conv1.out_channels, reduction)]
+    for i in range(1, 5):
+        layer = getattr(model, f"layer{i}")
+        down = layer[0].downsample  # the shortcut's 1×1 convolution carries the block's stride
+        reduction *= _stride(down[0]) if down is not None else 1
+        feats.append(FeatureInfo(f"layer{i}", f"layer{i}", _out_channels(layer[-1]), reduction))
+    c = model.fc.in_features
+    feats += [FeatureInfo("avgpool", "avgpool", c, 0), FeatureInfo("fc", "fc", model.fc.out_features, 0)]
+    return ModelInfo("resnet", tuple(feats), ("layer4", "fc"))
+
+
+def _efficientnet_info(model: nn.Module) -> ModelInfo:
+    reduction = _stride(model.conv_stem)
+    feats = [FeatureInfo("stem", "bn1", model.bn1.num_features, reduction)]
+    for i, stage in enumerate(model.blocks):
+        reduction *= _stride(stage[0].conv_dw)
+        feats.append(FeatureInfo(f"block{i + 1}", f"blocks.{i}", _out_channels(stage[-1]), reduction))
+    feats += [FeatureInfo("head", "bn2", model.bn2.num_features, reduction),
+              FeatureInfo("avgpool", "global_pool", model.bn2.num_features, 0),
+              FeatureInfo("fc", "classifier", model.classifier.out_features, 0)]
+    return ModelInfo("efficientnet", tuple(feats), ("head", "fc"))
+
+
+def _families() -> list[tuple[type, Callable[[nn.Module], ModelInfo]]]:
+    from torchvision.models import VGG, ResNet
+    out: list = [(VGG, _vgg_info), (ResNet, _resnet_info)]
+    try:
+        from timm.models.efficientnet import EfficientNet
+        out.append((EfficientNet, _efficientnet_info))
+    except ImportError:
+        pass
+    return out
+
+
+def model_info(model: nn.Module) -> ModelInfo | None:
+    """What featlab knows about ``model``'s family (VGG, ResNet, timm's EfficientNet), read from
+    its class and its layers' own attributes (channels, strides); ``None`` for other models."""
+    for cls, info in _families():
+        if isinstance(model, cls):
+            return info(model)
+    return None
+
+
+def model_name(model: nn.Module) -> str | None:
+    """The registry name of a model made by :func:`load_model` (``None`` for other models)."""
+    name = getattr(model, "featlab_name", None)
+    return name if name in _MODELS else None
 
 
 # --- what a model takes -------------------------------------------------------------------

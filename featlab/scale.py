@@ -1,9 +1,9 @@
 """Beyond one machine: featlab's extraction as stages of a Ray Data job.
 
-:func:`featlab.cache.extract_folder` (``notebooks/12_performance.ipynb``) runs on one machine.
+:func:`featlab.extract_folder` (``notebooks/12_performance.ipynb``) runs on one machine.
 Here the same steps — read and preprocess a picture (:func:`featlab.loader.to_uint8`),
-normalise, forward with hooks (:func:`featlab.extract.forward_layers`), pool
-(:func:`featlab.embed.pool`) — are callables that ``ray.data.Dataset.map_batches`` runs on CPU
+normalise, forward with hooks and pool (:class:`featlab.extractor.FeatureExtractor`, the same
+one ``featlab extract`` runs) — are callables that ``ray.data.Dataset.map_batches`` runs on CPU
 or GPU workers; Ray schedules them, streams the batches between them and across machines.
 featlab does no distribution of its own.
 
@@ -19,7 +19,7 @@ A batch is Ray's ``dict[str, np.ndarray]``; the pictures come in one of these co
 
 Bad pictures never stop a job: their row gets NaN features and the reason in ``error``
 (``""`` for good rows). :func:`write_hdf5` stores a job's rows in ``extract_folder``'s file
-format (so ``fl.cache.load_features``, ``fl.search_file`` and ``featlab search`` read it);
+format (so ``fl.load_features``, ``fl.search_file`` and ``featlab search`` read it);
 ``ds.write_parquet(folder)`` writes Parquet, which :func:`load_parquet` reads back.
 
 Needs Ray Data (``pip install featlab[scale]``); featlab imports it only when a function here
@@ -37,13 +37,13 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .cache import DTYPES, PRECISIONS, _append, _open
-from .embed import POOLS, pool as _pool
-from .extract import forward_layers, resolve_layer
+from .extractor import FeatureExtractor, bad_rows
 from .images import ImageError
-from .loader import _read, list_images, normalize, to_uint8
+from .loader import list_images, read_picture, to_uint8
 from .models import device as _default_device
 from .models import load_model, preprocess_for
+from .settings import ExtractSettings
+from .store import FeatureWriter
 
 __all__ = ["Extractor", "decode_batch", "folder_dataset", "write_hdf5", "load_parquet"]
 
@@ -64,7 +64,7 @@ def _ray():
 
 def folder_dataset(folder: str | os.PathLike):
     """A Ray dataset with one row ``{"path": absolute file name}`` per picture below ``folder``,
-    in the order (and with the file types) of :func:`featlab.cache.extract_folder`.
+    in the order (and with the file types) of :func:`featlab.extract_folder`.
 
     Every worker opens the files itself, so on several machines ``folder`` must be shared
     storage mounted at the same place (else read ``bytes`` with ``ray.data.read_binary_files``).
@@ -118,7 +118,7 @@ def decode_batch(batch: Batch, model: str = "efficientnet_lite0") -> Batch:
             continue
         name = str(paths[i]) if paths is not None else f"row {i} of a batch"
         if source == "path":  # exactly extract_folder's reading, reasons included
-            _, kind, payload = _read(Path(), name, prep, jpeg_on_device=False)
+            _, kind, payload = read_picture(Path(), name, prep, jpeg_on_device=False)
         else:
             try:
                 image = _from_bytes(batch["bytes"][i], name) if source == "bytes" else np.asarray(batch["image"][i])
@@ -146,52 +146,38 @@ class Extractor:
                        compute=ray.data.ActorPoolStrategy(size=n_gpus))        # GPU actors
 
     ``model``: a name from ``fl.model_names()``; ``layers``: names or aliases; each map
-    (N, C, H, W) is pooled by ``pool`` (avg, max, none) and returned as an (N, D) column named
+    (N, C, H, W) is pooled by ``pooling`` (avg, max, none) and returned as an (N, D) column named
     after the layer, stored as ``dtype`` (float32 or float16). ``device``: default
-    ``fl.device()`` inside the actor (the GPU Ray gave it, else the CPU); ``precision`` as for
-    ``extract_folder`` (bfloat16 autocast by default on CUDA, float32 elsewhere).
+    ``fl.device()`` inside the actor (the GPU Ray gave it, else the CPU); ``precision`` and
+    ``channels_last`` as for ``extract_folder`` (bfloat16 autocast by default on CUDA, float32
+    elsewhere; channels_last on). The settings are checked here, once
+    (:class:`featlab.settings.ExtractSettings`), and the pictures go through
+    :class:`featlab.extractor.FeatureExtractor`, as in ``featlab extract``.
     A call takes a batch with ``path``, ``bytes`` or ``image`` (decoded here with
     :func:`decode_batch`) or ``pixels`` (decoded by an earlier stage) and returns its other
     columns plus the features and ``error``; unreadable rows get NaN features and the reason.
     """
 
     def __init__(self, model: str = "efficientnet_lite0", layers: str | Sequence[str] = ("head",),
-                 pool: str = "avg", device: torch.device | str | None = None, dtype: str = "float32",
-                 precision: str | None = None):
-        self.layers = [layers] if isinstance(layers, str) else list(dict.fromkeys(layers))
-        if not self.layers:
-            raise ValueError("give at least one layer, e.g. 'head' (fl.layer_names(model) lists them).")
+                 pooling: str = "avg", device: torch.device | str | None = None, dtype: str = "float32",
+                 precision: str | None = None, channels_last: bool = True):
+        device = device if device is not None else _default_device()
+        self.settings = ExtractSettings(model=model, layers=layers, pooling=pooling, dtype=dtype,
+                                        precision=precision, channels_last=channels_last,
+                                        device=device, streams=1).resolved()
+        self.layers = list(self.settings.layers)
         taken = [name for name in self.layers if name in RESERVED]
         if taken:
             raise ValueError(f"layer name(s) {taken} clash with the columns {RESERVED}; use the module path.")
-        if pool not in POOLS:
-            raise ValueError(f"pool must be one of {POOLS}; got {pool!r}.")
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}; got {dtype!r}.")
-        self.model_name, self.pool, self.dtype = model, pool, dtype
-        self.device = torch.device(device) if device is not None else _default_device()
-        on_cuda = self.device.type == "cuda"
-        self.precision = precision or ("bfloat16" if on_cuda else "float32")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}; got {self.precision!r}.")
-        self.model = load_model(model, device=self.device)
-        for name in self.layers:
-            resolve_layer(self.model, name)  # fail in the constructor, listing valid names
-        self.channels_last = True  # faster convolutions, on GPUs and CPUs (benchmarks/README.md)
-        if self.channels_last:
-            self.model.to(memory_format=torch.channels_last)
-        self.prep = preprocess_for(model)
-        blank = np.zeros((1, 3, self.prep.crop, self.prep.crop), np.uint8)
-        self.dims = {name: v.shape[1] for name, v in self.features(blank).items()}  # for NaN rows
+        self.model_name, self.dtype, self.device = model, dtype, self.settings.device
+        self.extractor = FeatureExtractor.from_settings(load_model(model, device=self.device), self.settings)
+        self.prep = self.extractor.prep
+        self.dims = self.extractor.dims()  # for the NaN rows of unreadable pictures
 
     def features(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
         """(N, 3, crop, crop) uint8 -> ``{layer: (N, D) float32}`` on the host."""
-        with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bfloat16"):
-            x = normalize(torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device), self.prep,
-                          self.channels_last)
-            maps = forward_layers(self.model, x, self.layers)
-            return {name: _pool(maps[name].float(), self.pool).reshape(len(x), -1).cpu().numpy()
-                    for name in self.layers}
+        vectors = self.extractor.from_pixels(torch.from_numpy(np.ascontiguousarray(pixels)))
+        return {name: v.cpu().numpy() for name, v in vectors.items()}
 
     def __call__(self, batch: Batch) -> Batch:
         if "pixels" not in batch:
@@ -202,10 +188,9 @@ class Extractor:
         ok = [i for i, e in enumerate(errors) if not e]
         out = {name: np.full((len(errors), d), np.nan, self.dtype) for name, d in self.dims.items()}
         if ok:
-            limit = np.finfo(np.float16).max if self.dtype == "float16" else np.inf
             feats = self.features(pixels[ok])
-            for name, v in feats.items():
-                for k in np.flatnonzero(~(np.abs(v) <= limit).all(axis=1)):  # NaN, inf, beyond float16
+            for name, bad in bad_rows(feats, self.dtype).items():
+                for k in np.flatnonzero(bad):  # NaN, inf, beyond float16
                     errors[ok[k]] = errors[ok[k]] or (
                         f"layer '{name}' gave NaN, infinite or (for float16) too large features: the "
                         "model produces them (NaN weights, an overflow); try precision='float32' "
@@ -223,14 +208,17 @@ def _batches(rows, batch_size: int) -> Iterable[Mapping[str, Any]]:
 
 
 def write_hdf5(rows, out: str | os.PathLike, *, model: str = "efficientnet_lite0",
-               layers: str | Sequence[str] = ("head",), pool: str = "avg", dtype: str = "float32",
+               layers: str | Sequence[str] = ("head",), pooling: str = "avg", dtype: str = "float32",
+               precision: str | None = None, channels_last: bool = True,
                root: str | os.PathLike | None = None, batch_size: int = 1024) -> dict:
     """Store the rows of an :class:`Extractor` job in ``extract_folder``'s HDF5 file ``out``.
 
     ``rows``: the Ray dataset (its batches stream to this process, which alone writes the file)
     or any iterable of batches with ``path``, ``error`` and a column per layer. ``model``,
-    ``layers``, ``pool``, ``dtype`` are the Extractor's settings, recorded as ``extract_folder``
-    records them (a later ``featlab extract`` of the same folder into ``out`` continues it).
+    ``layers``, ``pooling``, ``dtype``, ``precision``, ``channels_last`` are the Extractor's
+    settings, recorded as ``extract_folder`` records them (a later ``featlab extract`` of the
+    same folder into ``out`` continues it, and ``featlab search`` embeds its queries with them;
+    the precision is recorded only if given).
     ``root``: store paths relative to this folder, as ``extract_folder`` does. Rows with an error
     go to the file's skipped list; a path already in the file is not stored again. Rows are
     stored in the order Ray delivers them (``DataContext.execution_options.preserve_order``).
@@ -238,11 +226,9 @@ def write_hdf5(rows, out: str | os.PathLike, *, model: str = "efficientnet_lite0
     Returns ``{"done": rows stored, "skipped": {path: reason}, "already": rows left out as
     already in the file, "total": rows in the file}``.
     """
-    import featlab
-
-    layers = [layers] if isinstance(layers, str) else list(dict.fromkeys(layers))
-    if pool not in POOLS or dtype not in DTYPES:
-        raise ValueError(f"pool must be one of {POOLS} and dtype one of {DTYPES}; got {pool!r}, {dtype!r}.")
+    settings = ExtractSettings(model=model, layers=layers, pooling=pooling, dtype=dtype, precision=precision,
+                               channels_last=channels_last)
+    layers = list(settings.layers)
     base = None if root is None else Path(root).absolute()
 
     def rel(p: str) -> str:
@@ -254,14 +240,11 @@ def write_hdf5(rows, out: str | os.PathLike, *, model: str = "efficientnet_lite0
             raise ValueError(f"'{p}' is not below root '{base}'; pass the folder the paths come from, "
                              "or root=None to store them as they are.") from None
 
-    meta = {"model": model, "layers": ",".join(layers), "pool": pool, "dtype": dtype,
-            "preprocess": repr(preprocess_for(model))}
-    info = {"featlab_version": featlab.__version__, "torch_version": torch.__version__,
-            "decode": "pillow", "runner": "ray.data"}
-    f = _open(Path(out), meta, info, retry_skipped=False)
+    meta, info = settings.file_attrs(preprocess_for(model))
+    info["runner"] = "ray.data"
     done, already, skipped = 0, 0, {}
-    try:
-        seen = set(f["paths"].asstr()[:].tolist()) | set(f["skipped/paths"].asstr()[:].tolist())
+    with FeatureWriter(out, meta, info) as writer:
+        seen = writer.stored | writer.skipped
         for batch in _batches(rows, batch_size):
             missing = [c for c in ("path", "error", *layers) if c not in batch]
             if missing:
@@ -280,17 +263,13 @@ def write_hdf5(rows, out: str | os.PathLike, *, model: str = "efficientnet_lite0
             good = [i for i in new if not batch["error"][i]]
             if bad:
                 reasons = {paths[i]: str(batch["error"][i]) for i in bad}
-                _append(f, {"skipped/paths": list(reasons), "skipped/reasons": list(reasons.values())},
-                        "skipped_count")
+                writer.skip(reasons)
                 skipped.update(reasons)
             if good:
-                _append(f, {"paths": [paths[i] for i in good],
-                            **{f"features/{n}": np.asarray(batch[n])[good].astype(dtype) for n in layers}},
-                        "count")
+                writer.add([paths[i] for i in good],
+                           {n: np.asarray(batch[n])[good].astype(dtype) for n in layers})
                 done += len(good)
-        total = int(f.attrs["count"])
-    finally:
-        f.close()
+        total = writer.count
     return {"done": done, "skipped": skipped, "already": already, "total": total}
 
 

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import torch
 
-from .cache import open_features
+from .store import open_features
 from .embed import l2_normalize
 
 __all__ = ["search", "search_file", "BACKENDS"]
@@ -45,7 +45,7 @@ def search(features, queries, k: int = 5, chunk_rows: int = 65536,
     """The ``k`` rows of ``features`` most cosine-similar to each query, exactly.
 
     ``features``: (N, D) NumPy array, torch tensor, or an HDF5 dataset (``h5py.Dataset``, or
-    ``fl.cache.open_features(p).features[layer]``) — read ``chunk_rows`` rows at a time, so a
+    ``fl.store.open_features(p).features[layer]``) — read ``chunk_rows`` rows at a time, so a
     file larger than RAM never has to fit. float16 storage is computed in float32.
     ``queries``: (Q, D) or one (D,) vector. Returns ``scores`` (Q, k) float32 cosines, best
     first, and ``indices`` (Q, k) int64 row numbers; equal scores list the lower row first.
@@ -110,3 +110,44 @@ def search_file(path: str | os.PathLike, queries, layer: str | None = None, k: i
         layer = ff.layer(layer)
         scores, indices = search(ff.features[layer], queries, k=k, chunk_rows=chunk_rows, backend=backend)
         return scores, indices, [[ff.paths[j] for j in row] for row in indices]
+
+
+def query_features(path: str | os.PathLike, pictures, layer: str | None = None,
+                   device: torch.device | str | None = None) -> torch.Tensor:
+    """(Q, D) features of query pictures (files), embedded exactly as the rows of the feature
+    file ``path`` were: its model, layer, pooling and preprocessing, and the precision, memory
+    layout and decoding its most recent run recorded (:meth:`ExtractSettings.from_file_attrs`),
+    through the same loader and :class:`featlab.extractor.FeatureExtractor` as ``featlab
+    extract``, then rounded to the file's storage dtype. ``device``: default ``fl.device()``
+    (GPU decoding is used only where the file's rows had it and ``device`` is CUDA).
+    An unreadable query raises ``ValueError`` with its reason."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from .extractor import FeatureExtractor
+    from .loader import load_batches
+    from .models import device as default_device
+    from .models import load_model, model_names, preprocess_for
+    from .settings import ExtractSettings
+
+    with open_features(path) as ff:
+        layer, attrs = ff.layer(layer), ff.attrs
+    settings = ExtractSettings.from_file_attrs(attrs, str(path))
+    if settings.model not in model_names():
+        raise ValueError(f"'{path}' was made with model {settings.model!r}, which featlab cannot load; embed "
+                         "the queries with that model yourself (fl.FeatureExtractor) and call fl.search_file.")
+    dev = torch.device(device) if device is not None else default_device()
+    prep = preprocess_for(settings.model)
+    if "preprocess" in attrs and str(attrs["preprocess"]) != repr(prep):
+        raise ValueError(f"'{path}' was made with other preprocessing ({attrs['preprocess']}) than this "
+                         f"featlab's ({prep!r}); re-extract it.")
+    settings = replace(settings, layers=(layer,)).resolved(dev)
+    extractor = FeatureExtractor.from_settings(load_model(settings.model, device=dev), settings, prep)
+    files = [str(q) for q in pictures]
+    (batch,) = load_batches(Path(), files, prep, max(1, len(files)), dev, workers=0,
+                            jpeg_on_device=settings.jpeg_on_device and dev.type == "cuda",
+                            channels_last=extractor.channels_last, fast_decode=settings.fast_decode)
+    if batch.skipped:
+        raise ValueError("; ".join(batch.skipped.values()))
+    v = extractor(batch.x)[layer].cpu()
+    return v.to(getattr(torch, settings.dtype)).float()

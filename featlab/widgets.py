@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from .extract import extract
+from .extractor import FeatureExtractor
 from .images import ImageLike
 
 __all__ = ["feature_explorer", "grad_cam_explorer"]
@@ -24,7 +24,8 @@ def feature_explorer(model: nn.Module, image: ImageLike, layers: Sequence[str]):
 
     from .images import load_image
 
-    feats = {k: v[0].float().cpu() for k, v in extract(model, image, list(layers)).items()}
+    extractor = FeatureExtractor(model, layers, pooling="none")
+    feats = {k: v[0].float().cpu() for k, v in extractor.maps(extractor.prep([image]).to(extractor.device)).items()}
     picture = load_image(image)
     layer = W.Dropdown(options=list(layers), description="layer")
     channel = W.IntSlider(0, 0, feats[layers[0]].shape[0] - 1, description="channel")

@@ -68,7 +68,7 @@ def test_extract_folder_matches_extract(folder, lite0, tmp_path):
 @pytest.mark.parametrize("streams", [1, 2])
 def test_interrupted_run_resumes_without_loss_or_duplicates(folder, lite0, tmp_path, monkeypatch, streams):
     out = tmp_path / "f.h5"
-    real = cache.forward_layers
+    real = fl.FeatureExtractor.maps
     calls = {"n": 0}
 
     def flaky(*a, **k):
@@ -77,7 +77,7 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(folder, lite0, tmp_p
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(cache, "forward_layers", flaky)
+    monkeypatch.setattr(fl.FeatureExtractor, "maps", flaky)
     with pytest.raises(KeyboardInterrupt):
         cache.extract_folder(lite0, folder, "head", out, batch_size=2, progress=False, streams=streams)
     written = cache.load_features(out)[0]
@@ -93,7 +93,7 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(folder, lite0, tmp_p
         assert len(names) == 3 or not written  # features appear with the first written batch
         for name in names:
             f[name].resize(f[name].shape[0] + 1, axis=0)
-    monkeypatch.setattr(cache, "forward_layers", real)
+    monkeypatch.setattr(fl.FeatureExtractor, "maps", real)
     summary = cache.extract_folder(lite0, folder, "head", out, batch_size=2, progress=False, streams=streams)
     assert summary["done"] == 7 - len(written) and summary["total"] == 7
     assert summary["skipped_earlier"] + len(summary["skipped"]) == 1
@@ -160,7 +160,7 @@ def test_bad_arguments_are_refused_clearly(folder, lite0, tmp_path):
         cache.extract_folder(lite0, folder, "head", out, dtype="int8", progress=False)
     with pytest.raises(ValueError, match="precision must be one of"):
         cache.extract_folder(lite0, folder, "head", out, precision="bf16", progress=False)
-    with pytest.raises(ValueError, match="pool must be one of"):
+    with pytest.raises(ValueError, match="pooling must be one of"):
         cache.extract_folder(lite0, folder, "head", out, pooling="mean", progress=False)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         next(loader.load_batches(folder, ["chelsea.jpg"], fl.preprocess_for(lite0), 0))
@@ -298,7 +298,7 @@ def test_bad_streams_are_refused(folder, lite0, tmp_path, monkeypatch):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="streams must be a positive integer"):
             cache.extract_folder(lite0, folder, "head", tmp_path / "x.h5", progress=False, streams=bad)
-    monkeypatch.setattr(cache, "model_device", lambda m: torch.device("cuda", 0))
+    monkeypatch.setattr(fl.pipeline, "model_device", lambda m: torch.device("cuda", 0))
     with pytest.raises(ValueError, match="streams=2 runs pipelines side by side on CPU cores"):
         cache.extract_folder(lite0, folder, "head", tmp_path / "x.h5", progress=False, streams=2)
     assert not (tmp_path / "x.h5").exists()

@@ -23,7 +23,7 @@ def test_pool_matches_functional(maps):
 
 
 def test_pool_rejects_bad_input(maps):
-    with pytest.raises(ValueError, match="pool must be one of"):
+    with pytest.raises(ValueError, match=r"pooling \(how=\) must be one of"):
         fl.pool(maps, "mean")
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         fl.pool(maps[0], "avg")

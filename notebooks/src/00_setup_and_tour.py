@@ -158,7 +158,7 @@ for bad in [lambda: fl.extract(model, "chelsea", "block9"),
     try:
         bad()
     except ValueError as e:
-        print(str(e).splitlines()[0], "\n")
+        print(e, "\n")
 
 # %% [markdown]
 # ## Where next
