@@ -128,3 +128,56 @@ def test_layer_norm_tokens_batch_dependent_answer_fails():
         out = layer_norm_tokens(t, eps)
         return out if t.shape[0] > 1 else out * 0
     fails(fl.checks.check_layer_norm_tokens, wrong, "one sample alone")
+
+
+# --- more wrong answers, one per plausible mistake (counted in the report of issue 19) ----------
+
+def _ln(t, eps=1e-5, *, where="inside", std=False):
+    m = t.mean(-1, keepdim=True)
+    v = t.var(-1, keepdim=True, unbiased=False)
+    if where == "none":
+        return (t - m) / v.sqrt()
+    if where == "outside":
+        return (t - m) / (v.sqrt() + eps)
+    if std:
+        return (t - m) / (t.std(-1, keepdim=True, unbiased=False) ** 2 + eps).sqrt()
+    return (t - m) / (v + eps).sqrt()
+
+
+def _pu(x, r, order):
+    n, c, h, w = x.shape
+    return x.view(n, c, h // r, r, w // r, r).permute(0, *order, 2, 4).reshape(n, c * r * r, h // r, w // r)
+
+
+WRONG = {
+    "tokens: reshape": (fl.checks.check_to_tokens, lambda f: f.reshape(f.shape[0], -1, f.shape[1]), "scrambled"),
+    "tokens: column-major": (fl.checks.check_to_tokens, lambda f: f.transpose(2, 3).flatten(2).transpose(1, 2), ""),
+    "tokens: channels first": (fl.checks.check_to_tokens, lambda f: f.flatten(2), "shape"),
+    "tokens: batch folded in": (fl.checks.check_to_tokens, lambda f: f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]), "shape"),
+    "from: reshape": (fl.checks.check_from_tokens, lambda t, h, w: t.reshape(t.shape[0], -1, h, w), ""),
+    "from: h and w swapped": (fl.checks.check_from_tokens, lambda t, h, w: t.transpose(1, 2).reshape(t.shape[0], -1, w, h)
+                              .transpose(2, 3), ""),
+    "s2d: reshape": (fl.checks.check_space_to_depth, lambda x, r: x.reshape(x.shape[0], -1, x.shape[2] // r, x.shape[3] // r), ""),
+    "s2d: channels last in the block": (fl.checks.check_space_to_depth, lambda x, r: _pu(x, r, (3, 5, 1)), ""),
+    "s2d: i and j swapped": (fl.checks.check_space_to_depth, lambda x, r: _pu(x, r, (1, 5, 3)), ""),
+    "s2d: pixel_shuffle": (fl.checks.check_space_to_depth, lambda x, r: F.pixel_shuffle(x, r), ""),
+    "ln: no eps": (fl.checks.check_layer_norm_tokens, lambda t, eps=1e-5: _ln(t, eps, where="none"), ""),
+    "ln: eps outside the sqrt": (fl.checks.check_layer_norm_tokens, lambda t, eps=1e-5: _ln(t, eps, where="outside"), ""),
+    "ln: eps fixed at 1e-6": (fl.checks.check_layer_norm_tokens, lambda t, eps=1e-5: _ln(t, 1e-6), ""),
+    "ln: unbiased": (fl.checks.check_layer_norm_tokens, lambda t, eps=1e-5: _norm(t, -1, unbiased=True), "biased"),
+    "ln: over tokens": (fl.checks.check_layer_norm_tokens, lambda t, eps=1e-5: _norm(t, 1), "token axis"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG)
+def test_wrong_answers_fail(name):
+    check, fn, hint = WRONG[name]
+    fails(check, fn, hint)
+
+
+def test_all_solutions_of_the_master_pass(capsys):
+    from solutions import solution
+    S = solution(3)
+    for name in ("to_tokens", "from_tokens", "space_to_depth", "patchify", "layer_norm_tokens"):
+        getattr(fl.checks, f"check_{name}")(getattr(S, name))
+    assert capsys.readouterr().out.count("✓") == 5

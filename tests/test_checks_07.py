@@ -195,11 +195,48 @@ def test_fuse_wrong_answers():
     fails(check_fuse_layers, lambda e, w: torch.cat([e[n] * w[n] ** 0.5 for n in e], dim=1),
           "not unit length", "not normalised one by one")
     fails(check_fuse_layers, reversed_order, "order of the dictionary")
-    with pytest.raises(RuntimeError):  # the learner's own bug raises where it happens
-        check_fuse_layers(weighted_sum_of_raw)
+    fails(check_fuse_layers, weighted_sum_of_raw, "raised RuntimeError", "must match the size")  # the learner's bug
 
 
 def test_fuse_malformed_returns():
     fails(check_fuse_layers, lambda e, w: fuse_layers(e, w).numpy(), "torch.Tensor")
     fails(check_fuse_layers, lambda e, w: fuse_layers(e, w)[:, :5], "shape")
     fails(check_fuse_layers, lambda e, w: {n: v for n, v in e.items()}, "torch.Tensor")
+
+
+# --- more wrong answers, one per plausible mistake (counted in the report of issue 19) ----------
+
+def _loo_fill(value):
+    def loo(s, labels, k):
+        others = s.clone()
+        others.fill_diagonal_(value)
+        return recall_at_k(others, labels, labels, k)
+    return loo
+
+
+WRONG = {
+    "loo: diagonal 0": (check_leave_one_out_recall, _loo_fill(0.0), "not -inf"),
+    "loo: minus the identity": (check_leave_one_out_recall, lambda s, l, k: recall_at_k(s - torch.eye(len(s)), l, l, k),
+                                "not -inf"),
+    "loo: times (1 - identity)": (check_leave_one_out_recall,
+                                  lambda s, l, k: recall_at_k(s * (1 - torch.eye(len(s))), l, l, k), "not -inf"),
+    "loo: self not removed": (check_leave_one_out_recall, lambda s, l, k: recall_at_k(s, l, l, k), "counts itself"),
+    "loo: k + 1 others": (check_leave_one_out_recall, lambda s, l, k: leave_one_out_recall(s, l, k + 1), "k + 1"),
+    "loo: in place": (check_leave_one_out_recall, lambda s, l, k: recall_at_k(s.fill_diagonal_(float("-inf")), l, l, k),
+                      "work on a copy"),
+    "recall: argmax for every k": (check_recall_at_k, lambda s, q, g, k: (g[s.argmax(1)] == q).float().mean(), ""),
+    "recall: precision": (check_recall_at_k, lambda s, q, g, k: (g[s.topk(k, dim=1).indices] == q[:, None]).float().mean(),
+                          "precision"),
+    "recall: ascending": (check_recall_at_k, lambda s, q, g, k: (g[s.argsort(dim=1)[:, :k]] == q[:, None]).any(1).float().mean(),
+                          "LEAST similar"),
+    "cosine: global norms": (check_cosine_matrix, lambda a, b: a @ b.T / (a.norm() * b.norm()), ""),
+    "cosine: norms not squared-rooted": (check_cosine_matrix,
+                                         lambda a, b: a @ b.T / ((a ** 2).sum(1)[:, None] * (b ** 2).sum(1)[None]), ""),
+    "fuse: no weights": (check_fuse_layers, lambda e, w: fuse_layers(e, {n: 1.0 for n in e}), "weights were ignored"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG)
+def test_wrong_answers_fail(name):
+    check, fn, hint = WRONG[name]
+    fails(check, fn, hint)

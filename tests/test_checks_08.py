@@ -163,3 +163,55 @@ def test_verification_accuracy_wrong_answers():
     fails(check_verification_accuracy, lambda s, y: (s >= 0.5) == y, "one number")
     fails(check_verification_accuracy, lambda s, y: (0.9, 0.5), "one number")
     fails(check_verification_accuracy, lambda s, y: "0.9", "one number")
+
+
+# --- more wrong answers, one per plausible mistake (counted in the report of issue 19) ----------
+
+def _arc_into_detached_copy(cos, labels, s, m):
+    out = cos.detach().clone()                   # the non-target logits no longer reach cos
+    rows = torch.arange(len(labels))
+    out[rows, labels] = arcface_logits(cos, labels, 1.0, m)[rows, labels]
+    return s * out
+
+
+def _arc_detached_angle(cos, labels, s, m):
+    theta = torch.arccos(cos.detach().clamp(-1, 1))      # the target logits no longer reach cos
+    target = torch.where(theta + m <= math.pi, torch.cos(theta + m), cos.detach() - m * math.sin(m))
+    return s * torch.where(F.one_hot(labels, cos.shape[1]).bool(), target, cos)
+
+
+def _arc_cosface_fallback(cos, labels, s, m):
+    theta = torch.arccos(cos.clamp(-1, 1))
+    target = torch.where(theta + m <= math.pi, torch.cos(theta + m), cos - m)
+    return s * torch.where(F.one_hot(labels, cos.shape[1]).bool(), target, cos)
+
+
+def _accuracy_strict(sims, same):
+    return max(float(((sims > t) == same).double().mean()) for t in sims)
+
+
+def _accuracy_no_top(sims, same):
+    return max(float(((sims >= t) == same).double().mean()) for t in sims)
+
+
+WRONG = {
+    "arc: written into a detached copy": (check_arcface_logits, _arc_into_detached_copy, "wrong gradient"),
+    "arc: detached angle": (check_arcface_logits, _arc_detached_angle, "wrong gradient"),
+    "arc: CosFace fallback": (check_arcface_logits, _arc_cosface_fallback, "fallback"),
+    "arc: margin in degrees": (check_arcface_logits, lambda c, l, s, m: arcface_logits(c, l, s, math.degrees(m)), ""),
+    "arc: margin on every class": (check_arcface_logits, lambda c, l, s, m: s * fl.ArcFace(2, c.shape[1], s=s, m=m).margin(c),
+                                   "every class"),
+    "cos: detached weight norm": (check_cosine_logits, lambda e, w, s: s * F.normalize(e) @ (w / w.norm(dim=1, keepdim=True).detach()).T,
+                                  "wrong gradient"),
+    "cos: no scale": (check_cosine_logits, lambda e, w, s: cosine_logits(e, w, 1.0), "multiply them by the scale"),
+    "ver: strict > over the values": (check_verification_accuracy, _accuracy_strict, "every pair 'same'"),
+    "ver: no threshold above all": (check_verification_accuracy, _accuracy_no_top, "every pair 'different'"),
+    "ver: fixed 0.5": (check_verification_accuracy, lambda s, y: float(((s >= 0.5) == y).double().mean()), "fixed threshold"),
+    "ver: reversed": (check_verification_accuracy, lambda s, y: verification_accuracy(-s, y), "reversed"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG)
+def test_wrong_answers_fail(name):
+    check, fn, hint = WRONG[name]
+    fails(check, fn, hint)

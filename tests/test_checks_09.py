@@ -156,3 +156,36 @@ def test_checks_are_exported():
     names = fl.checks.nb09_fisher.__all__
     assert set(names) == {"check_mean_and_spread", "check_fisher_j", "check_fisher_j_multi", "check_projection"}
     assert all(hasattr(fl.checks, n) for n in names)
+
+
+# --- more wrong answers, one per plausible mistake (counted in the report of issue 19) ----------
+
+def _pooled_j(a, b):
+    (mu_a, s_a), (mu_b, s_b) = mean_and_spread(a), mean_and_spread(b)
+    return ((mu_a - mu_b) ** 2).sum() / ((len(a) * s_a + len(b) * s_b) / (len(a) + len(b)))
+
+
+WRONG = {
+    "spread: torch.var of all entries": (fl.checks.check_mean_and_spread, lambda x: (x.mean(0), x.var()), ""),
+    "spread: std summed": (fl.checks.check_mean_and_spread, lambda x: (x.mean(0), x.std(0, unbiased=False).sum()), "SQUARED"),
+    "spread: n - 1": (fl.checks.check_mean_and_spread, lambda x: (x.mean(0), x.var(0).sum()), "n - 1"),
+    "spread: mean over rows of the dims": (fl.checks.check_mean_and_spread, lambda x: (x.mean(1), x.var(0).sum()), "shape"),
+    "j: pooled spread weighted by size": (fl.checks.check_fisher_j, _pooled_j, ""),
+    "j: distance not squared": (fl.checks.check_fisher_j, lambda a, b: (a.mean(0) - b.mean(0)).norm()
+                                / (mean_and_spread(a)[1] + mean_and_spread(b)[1]), "not squared"),
+    "multi: range(K)": (fl.checks.check_fisher_j_multi, lambda f, y: torch.stack([fisher_j(f[y == i], f[y == j])
+                        for i, j in itertools.combinations(range(int(y.max()) + 1), 2)]).mean(), ""),
+    "multi: weighted by pair sizes": (fl.checks.check_fisher_j_multi, lambda f, y: sum(
+        fisher_j(f[y == i], f[y == j]) * ((y == i).sum() + (y == j).sum())
+        for i, j in itertools.combinations(torch.unique(y).tolist(), 2)) / (2 * len(y)), ""),
+    "multi: sum": (fl.checks.check_fisher_j_multi, lambda f, y: torch.stack([fisher_j(f[y == i], f[y == j])
+                   for i, j in itertools.combinations(torch.unique(y).tolist(), 2)]).sum(), "summed"),
+    "project: no normalisation": (fl.checks.check_projection, lambda x, w: x @ w, "divide by ||w||"),
+    "project: (N, 1)": (fl.checks.check_projection, lambda x, w: x @ w[:, None] / w.norm(), "(N, 1)"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG)
+def test_wrong_answers_fail(name):
+    check, fn, hint = WRONG[name]
+    fails(check, fn, hint)

@@ -175,3 +175,30 @@ def test_frechet_1d_wrong(wrong, needle):
 def test_frechet_1d_malformed():
     fails(fl.checks.check_frechet_1d, lambda *a: np.zeros(2), "one number")
     fails(fl.checks.check_frechet_1d, lambda *a: complex(1, 1), "complex")
+
+
+# --- more wrong answers, one per plausible mistake (counted in the report of issue 19) ----------
+
+WRONG = {
+    "cov: np.cov rows as variables": (fl.checks.check_mean_and_cov, lambda x: (x.mean(0), np.cov(x)), "rowvar=False"),
+    "cov: biased": (fl.checks.check_mean_and_cov, lambda x: (x.mean(0), np.cov(x, rowvar=False, bias=True)), "divided by N"),
+    "cov: torch.cov of the rows": (fl.checks.check_mean_and_cov,
+                                   lambda x: (x.mean(0), torch.cov(torch.from_numpy(x)).numpy()), "rowvar=False"),
+    "cov: mean over the samples' dims": (fl.checks.check_mean_and_cov, lambda x: (x.mean(1), np.cov(x, rowvar=False)), "per sample"),
+    "fd: product of roots": (fl.checks.check_frechet_from_stats, lambda ma, ca, mb, cb: mean_term(ma, mb) + float(np.trace(
+        ca + cb - 2 * scipy.linalg.sqrtm(ca).real @ scipy.linalg.sqrtm(cb).real)), "PRODUCT"),
+    "fd: elementwise sqrt": (fl.checks.check_frechet_from_stats, lambda ma, ca, mb, cb: mean_term(ma, mb) + float(np.trace(
+        ca + cb - 2 * np.sqrt(np.abs(ca @ cb)))), ""),
+    "fd: complex kept": (fl.checks.check_frechet_from_stats, lambda ma, ca, mb, cb: mean_term(ma, mb) + np.trace(
+        ca + cb - 2 * scipy.linalg.sqrtm(ca @ cb)) + 1e-3j, "complex"),
+    "1d: sigma as variance": (fl.checks.check_frechet_1d, lambda ma, sa, mb, sb: (ma - mb) ** 2 + (sa ** 0.5 - sb ** 0.5) ** 2, ""),
+    "1d: squares of sigma": (fl.checks.check_frechet_1d, lambda ma, sa, mb, sb: (ma - mb) ** 2 + (sa ** 2 - sb ** 2) ** 2,
+                             "standard deviations"),
+    "term: norm": (fl.checks.check_mean_term, lambda a, b: float(np.linalg.norm(a - b)), "not its square"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG)
+def test_wrong_answers_fail(name):
+    check, fn, hint = WRONG[name]
+    fails(check, fn, hint)

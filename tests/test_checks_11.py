@@ -1,5 +1,6 @@
 """The checks of exercise 11 (classic features): the solution passes, the skeleton and plausible
 wrong answers fail with a precise hint."""
+import pytest
 import scipy.ndimage as ndi
 import torch
 import torch.nn.functional as F
@@ -146,3 +147,46 @@ def test_signed_bins_and_radian_bins_fail():
     fails(fl.checks.check_cell_histogram,
           lambda m, t, n=9: torch.zeros(n, dtype=m.dtype).index_add_(
               0, (t // (torch.pi / n)).long().clamp(0, n - 1).flatten(), m.flatten()), "DEGREES")
+
+
+# --- more wrong answers, one per plausible mistake (counted in the report of issue 19) ----------
+
+def _theta(fold):
+    return lambda gx, gy: (torch.hypot(gx, gy), fold(torch.rad2deg(torch.atan2(gy, gx))))
+
+
+def _hist(width=None, votes="mag", bins=None):
+    def hist(mag, theta, n_bins=9):
+        nb = bins or n_bins
+        b = torch.div(theta, width or 180.0 / n_bins, rounding_mode="floor").long().clamp(0, nb - 1)
+        w = mag if votes == "mag" else torch.ones_like(mag)
+        return torch.zeros(nb, dtype=mag.dtype).index_add_(0, b.flatten(), w.flatten())
+    return hist
+
+
+WRONG = {
+    "theta: +180 on negatives only": (fl.checks.check_magnitude_orientation,
+                                      _theta(lambda t: torch.where(t < 0, t + 180, t)), "reaches 180"),
+    "theta: abs": (fl.checks.check_magnitude_orientation, _theta(torch.abs), ""),
+    "theta: mod 360": (fl.checks.check_magnitude_orientation, _theta(lambda t: torch.remainder(t, 360)), "SIGNED"),
+    "theta: radians": (fl.checks.check_magnitude_orientation,
+                       lambda gx, gy: (torch.hypot(gx, gy), torch.remainder(torch.atan2(gy, gx), torch.pi)), "radians"),
+    "theta: atan2(gx, gy)": (fl.checks.check_magnitude_orientation,
+                             lambda gx, gy: magnitude_orientation(gy, gx), ""),
+    "mag: squared": (fl.checks.check_magnitude_orientation,
+                     lambda gx, gy: (gx ** 2 + gy ** 2, magnitude_orientation(gx, gy)[1]), "square root"),
+    "hist: width 20 for any n_bins": (fl.checks.check_cell_histogram, _hist(width=20.0), ""),
+    "hist: counts": (fl.checks.check_cell_histogram, _hist(votes="count"), "counts"),
+    "hist: n_bins + 1 bins": (fl.checks.check_cell_histogram, lambda m, t, n=9: _hist(bins=n + 1)(m, t, n), "shape"),
+    "hist: rounded": (fl.checks.check_cell_histogram, lambda m, t, n=9: cell_histogram(m, t + 90.0 / n, n), "rounded"),
+    "sobel: sign flipped": (fl.checks.check_sobel, lambda g: tuple(-v for v in sobel(g)), "sign"),
+    "sobel: swapped": (fl.checks.check_sobel, lambda g: sobel(g)[::-1], "swapped"),
+    "sobel: no padding": (fl.checks.check_sobel, lambda g: (fl.conv2d(g, KX[None, None]), fl.conv2d(g, KX.T[None, None])),
+                          "2 pixels smaller"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG)
+def test_wrong_answers_fail(name):
+    check, fn, hint = WRONG[name]
+    fails(check, fn, hint)

@@ -187,3 +187,43 @@ def test_checks_are_exported():
     names = fl.checks.nb12_performance.__all__
     assert set(names) == {"check_throughput", "check_topk_agreement", "check_amdahl_speedup"}
     assert all(hasattr(fl.checks, n) for n in names)
+
+
+# --- more wrong answers, one per plausible mistake (counted in the report of issue 19) ----------
+
+def _timed_with(median):
+    def run(fn, n_items, repeats=5, warmup=1, clock=time.perf_counter, sync=lambda: None):
+        for _ in range(warmup):
+            fn()
+            sync()
+        times = []
+        for _ in range(repeats):
+            t0 = clock()
+            fn()
+            sync()
+            times.append(clock() - t0)
+        return n_items / median(times)
+    return run
+
+
+WRONG = {
+    "median: sorted(t)[n // 2]": (fl.checks.check_throughput, _timed_with(lambda t: sorted(t)[len(t) // 2]), "two middle"),
+    "median: torch.median (lower)": (fl.checks.check_throughput, _timed_with(lambda t: float(torch.tensor(t).median())),
+                                     "two middle"),
+    "median: statistics.median_high": (fl.checks.check_throughput, _timed_with(statistics.median_high), "two middle"),
+    "median: mean": (fl.checks.check_throughput, _timed_with(statistics.mean), "averaged"),
+    "median: min": (fl.checks.check_throughput, _timed_with(min), "shortest"),
+    "topk: isin over all queries": (fl.checks.check_topk_agreement, lambda a, b: float(np.isin(a, b).mean()), ""),
+    "topk: divided by the union": (fl.checks.check_topk_agreement,
+                                   lambda a, b: float(np.mean([len(set(x) & set(y)) / len(set(x) | set(y)) for x, y in zip(a, b)])),
+                                   "union"),
+    "topk: positions": (fl.checks.check_topk_agreement, lambda a, b: float((a == b).mean()), "position by position"),
+    "amdahl: p * s": (fl.checks.check_amdahl_speedup, lambda p, s: 1 / ((1 - p) + p * s), "p / s"),
+    "amdahl: new time": (fl.checks.check_amdahl_speedup, lambda p, s: (1 - p) + p / s, "inverse"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG)
+def test_wrong_answers_fail(name):
+    check, fn, hint = WRONG[name]
+    fails(check, fn, hint)

@@ -215,3 +215,50 @@ def test_checks_are_exported():
     names = fl.checks.nb13_debugging.__all__
     assert set(names) == {"check_gray_first_conv", "check_output_shape", "check_count_params"}
     assert all(hasattr(fl.checks, n) for n in names)
+
+
+# --- more wrong answers, one per plausible mistake (counted in the report of issue 19) ----------
+
+def _gray_rebuilt(conv):
+    new = nn.Conv2d(1, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
+                    bias=conv.bias is not None)
+    with torch.no_grad():
+        new.weight.copy_(conv.weight.sum(dim=1, keepdim=True))
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    return new
+
+
+def _gray_tensor_weight(conv):
+    gray = copy.deepcopy(conv)
+    gray.weight = conv.weight.detach().sum(dim=1, keepdim=True)      # not an nn.Parameter: TypeError
+    return gray
+
+
+def _gray_red_times_three(conv):
+    gray = copy.deepcopy(conv)
+    gray.weight = nn.Parameter(3 * conv.weight.detach()[:, :1])
+    gray.in_channels = 1
+    return gray
+
+
+WRONG = {
+    "gray: rebuilt without dilation and padding_mode": (fl.checks.check_gray_first_conv, _gray_rebuilt, ""),
+    "gray: plain tensor as weight": (fl.checks.check_gray_first_conv, _gray_tensor_weight, "raised TypeError"),
+    "gray: 3 times the red kernel": (fl.checks.check_gray_first_conv, _gray_red_times_three, ""),
+    "shape: pool padding ignored": (fl.checks.check_output_shape, lambda layers, size: output_shape(
+        [nn.MaxPool2d(l.kernel_size, l.stride, 0, getattr(l, "dilation", 1)) if isinstance(l, (nn.MaxPool2d, nn.AvgPool2d))
+         else l for l in layers], size), ""),
+    "shape: kernel_size[0] of an int": (fl.checks.check_output_shape, lambda layers, size: output_shape(layers, size)
+                                        if all(not isinstance(l, nn.MaxPool2d) for l in layers)
+                                        else layers[3].kernel_size[0], "raised TypeError"),
+    "params: weights only": (fl.checks.check_count_params,
+                             lambda m: sum(x.weight.numel() for x in m.modules() if getattr(x, "weight", None) is not None), ""),
+    "params: number of tensors": (fl.checks.check_count_params, lambda m: len(list(m.parameters())), ""),
+}
+
+
+@pytest.mark.parametrize("name", WRONG)
+def test_wrong_answers_fail(name):
+    check, fn, hint = WRONG[name]
+    fails(check, fn, hint)

@@ -1,4 +1,5 @@
 """Exercise 14 checks: the solution passes, the skeleton and plausible wrong answers fail."""
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -123,3 +124,45 @@ def _no_background(p, t, k):
         if union > 0:
             ious.append(float(((p == c) & (t == c)).sum()) / float(union))
     return sum(ious) / len(ious)
+
+
+# --- more wrong answers, one per plausible mistake (counted in the report of issue 19) ----------
+
+def _iou_over(present):
+    def miou(pred, target, num_classes):
+        ious = []
+        for c in present(pred, target):
+            inter = ((pred == c) & (target == c)).sum()
+            union = ((pred == c) | (target == c)).sum()
+            ious.append(float(inter) / float(union))
+        return sum(ious) / len(ious)
+    return miou
+
+
+def _soft_rows(heatmaps, temperature):                # softmax over each row, not over the whole map
+    n, k, h, w = heatmaps.shape
+    p = (heatmaps / temperature).softmax(dim=-1) / h
+    return torch.stack([(p * torch.arange(w, dtype=p.dtype)).sum(dim=(2, 3)),
+                        (p * torch.arange(h, dtype=p.dtype)[:, None]).sum(dim=(2, 3))], dim=-1)
+
+
+WRONG = {
+    "iou: classes of the target only": (fl.checks.check_mean_iou, _iou_over(lambda p, t: t.unique().tolist()), "TARGET"),
+    "iou: classes of the prediction only": (fl.checks.check_mean_iou, _iou_over(lambda p, t: p.unique().tolist()), "PREDICTION"),
+    "iou: absent classes as 0": (fl.checks.check_mean_iou, lambda p, t, k: mean_iou(p, t, k) * len(torch.cat([p, t]).unique()) / k,
+                                 "IoU 0"),
+    "iou: pixel accuracy": (fl.checks.check_mean_iou, lambda p, t, k: float((p == t).float().mean()), "pixel accuracy"),
+    "soft: softmax per row": (fl.checks.check_soft_argmax, _soft_rows, ""),
+    "soft: 1-based coordinates": (fl.checks.check_soft_argmax, lambda h, t: soft_argmax(h, t) + 1, ""),
+    "soft: coordinates in [0, 1]": (fl.checks.check_soft_argmax, lambda h, t: soft_argmax(h, t) / torch.tensor(
+        [h.shape[-1] - 1, h.shape[-2] - 1], dtype=h.dtype), ""),
+    "soft: temperature multiplies": (fl.checks.check_soft_argmax, lambda h, t: soft_argmax(h * t * t, t), "multiply"),
+    "pixel: bias missing": (fl.checks.check_pixel_logits, lambda f, w, b: pixel_logits(f, w, 0 * b), "bias is missing"),
+    "pixel: channels last": (fl.checks.check_pixel_logits, lambda f, w, b: pixel_logits(f, w, b).permute(0, 2, 3, 1), "channels last"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG)
+def test_wrong_answers_fail(name):
+    check, fn, hint = WRONG[name]
+    fails(check, fn, hint)

@@ -1,4 +1,5 @@
 """Exercise 15 checks: the solution passes; the skeleton and plausible wrong answers fail."""
+import pytest
 import torch
 from helpers import SKELETON, fails
 
@@ -93,3 +94,45 @@ def test_ascent_step_wrong():
 
     fails(c, new_tensor, "zero")
     fails(c, lambda m, x, k, lr: x[0], "shape")
+
+
+# --- more wrong answers, one per plausible mistake (counted in the report of issue 19) ----------
+
+def _ascent(objective=lambda a, c: a[:, c].mean(), update=lambda g: g):
+    def step(model, x, channel, lr):
+        objective(model(x), channel).backward()
+        with torch.no_grad():
+            x += lr * update(x.grad)
+        x.grad.zero_()
+        return x
+    return step
+
+
+def _ascent_out_of_place(model, x, channel, lr):
+    model(x)[:, channel].mean().backward()
+    with torch.no_grad():
+        x = x + lr * x.grad                 # a new tensor, without requires_grad
+    return x
+
+
+WRONG = {
+    "ascent: first image only": (checks.check_ascent_step, _ascent(objective=lambda a, c: a[0, c].mean()), ""),
+    "ascent: sum objective": (checks.check_ascent_step, _ascent(objective=lambda a, c: a[:, c].sum()), ""),
+    "ascent: normalised gradient": (checks.check_ascent_step, _ascent(update=lambda g: g / g.norm()), ""),
+    "ascent: sign of the gradient": (checks.check_ascent_step, _ascent(update=torch.sign), ""),
+    "ascent: out of place": (checks.check_ascent_step, _ascent_out_of_place, "x.grad"),
+    "objective: per image": (checks.check_channel_objective, lambda a, c: a[:, c].mean(dim=(1, 2)), "one number per image"),
+    "objective: last axis": (checks.check_channel_objective, lambda a, c: a[..., c].mean(), ""),
+    "objective: max": (checks.check_channel_objective, lambda a, c: a[:, c].max(), ""),
+    "objective: detached": (checks.check_channel_objective, lambda a, c: a[:, c].detach().mean(), "cut off"),
+    "fourier: full fftfreq columns": (checks.check_fourier_scale, lambda h, w: 1 / torch.sqrt(
+        torch.fft.fftfreq(h)[:, None] ** 2 + torch.fft.fftfreq(w)[None] ** 2).clamp_min(1 / max(h, w)), "w // 2 + 1"),
+    "fourier: 1 / (f + eps)": (checks.check_fourier_scale, lambda h, w: 1 / (torch.sqrt(
+        torch.fft.fftfreq(h)[:, None] ** 2 + torch.fft.rfftfreq(w)[None] ** 2) + 1e-6), ""),
+}
+
+
+@pytest.mark.parametrize("name", WRONG)
+def test_wrong_answers_fail(name):
+    check, fn, hint = WRONG[name]
+    fails(check, fn, hint)

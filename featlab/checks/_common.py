@@ -1,24 +1,75 @@
 """What every exercise check shares: the error type, the ✓ line and the comparisons."""
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
 import numpy as np
 import torch
 
+
 class ExerciseError(AssertionError):
     """The learner's answer is not right yet; the message says in what way."""
 
 
-def _call(fn, what: str, *args):
-    """Run the learner's function; an exception inside it becomes an ExerciseError that names it."""
+def _call(fn, what: str, *args, **kwargs):
+    """Run the learner's code; an exception inside it becomes an ExerciseError (status fail) that
+    names the exception and the call ``what`` that raised it. The one path by which every check
+    calls learner code (through :func:`learner_check`, or directly for objects the learner returned)."""
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except ExerciseError:
         raise
     except Exception as e:  # noqa: BLE001  (any mistake in the learner's code is feedback)
-        raise ExerciseError(f"{what} raised {type(e).__name__}: {e}") from e
+        text = " ".join(str(e).split())
+        text = text if len(text) <= 240 else text[:237] + "..."
+        raise ExerciseError(f"{what} raised {type(e).__name__}: {text or '(no message)'} "
+                            "(the error is inside your function: fix it and run the cell again).") from e
+
+
+def _describe(value) -> str:
+    """A short, one-line description of an argument, for the call named in an error."""
+    if isinstance(value, torch.Tensor):
+        return f"tensor{tuple(value.shape)}" if value.ndim else repr(value.item())
+    if isinstance(value, np.ndarray):
+        return f"array{value.shape}"
+    if isinstance(value, torch.nn.Module):
+        return type(value).__name__
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in value.items()) + "}"
+    if callable(value):
+        return getattr(value, "__name__", type(value).__name__)
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Learner:
+    """The learner's function, called only through :func:`_call`: an exception raised inside it
+    becomes an ExerciseError naming the call, e.g. ``conv_output_size(224, 3, 1, 1, 1) raised ...``."""
+
+    def __init__(self, fn, name: str):
+        self.fn, self.__name__ = fn, name
+        self.__wrapped__ = fn
+
+    def __call__(self, *args, **kwargs):
+        parts = [_describe(a) for a in args] + [f"{k}={_describe(v)}" for k, v in kwargs.items()]
+        return _call(self.fn, f"{self.__name__}({', '.join(parts)})", *args, **kwargs)
+
+
+def learner_check(check):
+    """Decorator of every ``check_*``: its argument, the learner's function, is called through
+    :func:`_call`, so a mistake that raises inside it is a failed check, never a crash of the check."""
+    default = check.__name__.removeprefix("check_")
+
+    @functools.wraps(check)
+    def wrapper(fn, *args, **kwargs):
+        if callable(fn) and not isinstance(fn, _Learner):
+            name = getattr(fn, "__name__", "")
+            fn = _Learner(fn, name if name.isidentifier() else default)
+        return check(fn, *args, **kwargs)
+
+    return wrapper
 
 
 def _ok(msg: str) -> None:
@@ -98,3 +149,40 @@ def _pair(out, what: str, names: str) -> tuple:
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         raise ExerciseError(f"{what} should return two things, {names}; got {type(out).__name__}.")
     return tuple(out)
+
+
+def _int(value, what: str) -> int:
+    """A learner's whole number (int, NumPy integer, one-element integer tensor) -> int;
+    ExerciseError for None, floats (even 224.0), bools and anything else."""
+    if value is None:
+        raise ExerciseError(f"{what} returned None: fill in the TODO.")
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        raise ExerciseError(f"{what} = {value!r} is a float; return an int (use floor division //, "
+                            "or int(...)).")
+    raise ExerciseError(f"{what} should be an int; got {type(value).__name__}"
+                        + (f" of shape {tuple(value.shape)}" if hasattr(value, "shape") else "") + ".")
+
+
+def _items(value) -> list | None:
+    """The elements of a list, tuple, or 1-d-or-more tensor/array, as a list; None for anything else
+    (a number, a 0-d tensor, a string, a dict)."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim >= 1:
+        return list(value)
+    return None
+
+
+def _bool(value, what: str) -> bool:
+    """A learner's yes/no (bool, NumPy bool, one-element bool/0-1 tensor) -> bool; ExerciseError otherwise."""
+    if value is None:
+        raise ExerciseError(f"{what} returned None: fill in the TODO.")
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral) and value in (0, 1)):
+        return bool(value)
+    raise ExerciseError(f"{what} should return True or False; got {_describe(value)}.")

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from ._common import ExerciseError, _close, _ok, _tensor
+from ._common import ExerciseError, _close, _int, _ok, _tensor, learner_check
 
 __all__ = ['check_conv_output_size', 'check_conv2d_unfold', 'check_conv1x1_matmul']
 
 
+@learner_check
 def check_conv_output_size(conv_output_size) -> None:
     """``conv_output_size(size, kernel, stride, padding, dilation)`` -> int, vs real nn.Conv2d outputs."""
     from torch import nn
@@ -17,9 +18,7 @@ def check_conv_output_size(conv_output_size) -> None:
     for size, k, s, p, d in cases:
         with torch.no_grad():
             want = nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d)(torch.zeros(1, 1, size, size)).shape[-1]
-        got = conv_output_size(size, k, s, p, d)
-        if got is None:
-            raise ExerciseError("conv_output_size returned None: fill in the TODO.")
+        got = _int(conv_output_size(size, k, s, p, d), f"conv_output_size({size}, {k}, {s}, {p}, {d})")
         if got != want:
             raise ExerciseError(
                 f"conv_output_size(size={size}, kernel={k}, stride={s}, padding={p}, dilation={d}) = {got}, "
@@ -27,6 +26,7 @@ def check_conv_output_size(conv_output_size) -> None:
     _ok(f"conv_output_size matches nn.Conv2d on {len(cases)} settings")
 
 
+@learner_check
 def check_conv2d_unfold(conv2d_unfold) -> None:
     """``conv2d_unfold(x, weight, bias, stride, padding)`` (N, C_in, H, W) -> (N, C_out, H', W') vs F.conv2d."""
     import torch.nn.functional as F
@@ -43,6 +43,7 @@ def check_conv2d_unfold(conv2d_unfold) -> None:
     _ok("conv2d_unfold equals F.conv2d (non-square kernels, stride, padding)")
 
 
+@learner_check
 def check_conv1x1_matmul(conv1x1_matmul) -> None:
     """``conv1x1_matmul(x, weight, bias)``: x (N, C_in, H, W), weight (C_out, C_in) -> (N, C_out, H, W)."""
     import torch.nn.functional as F

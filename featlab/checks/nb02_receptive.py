@@ -1,9 +1,11 @@
 """Checks for ``exercises/02_*.ipynb`` (receptive fields; notebook ``notebooks/02_*``)."""
 from __future__ import annotations
 
+import functools
+
 import torch
 
-from ._common import ExerciseError, _ok
+from ._common import ExerciseError, _describe, _int, _items, _ok, learner_check
 
 __all__ = ['check_rf_recursion', 'check_rf_full', 'check_unit_span']
 
@@ -18,7 +20,17 @@ def _rf_stacks(seed: int, n: int = 6):
     return stacks
 
 
+@functools.cache
+def _rf_reference_cached(layers: tuple, size: int):
+    return _rf_reference_uncached(layers, size)
+
+
 def _rf_reference(layers, size: int = 40):
+    """featlab's (R, S, P) per layer and the last ReceptiveField (cached: the checks ask often)."""
+    return _rf_reference_cached(tuple(map(tuple, layers)), size)
+
+
+def _rf_reference_uncached(layers, size: int = 40):
     """featlab's (R, S, P) after each layer of a conv stack, for a ``size``×``size`` input
     (enlarged when the stack needs more), and the last layer's ReceptiveField."""
     from torch import nn
@@ -36,17 +48,15 @@ def _rf_reference(layers, size: int = 40):
 def _as_triples(value, what: str, n: int, width: int) -> list:
     if value is None:
         raise ExerciseError(f"{what} returned None: fill in the TODO.")
-    try:
-        rows = [tuple(int(v) for v in row) for row in value]
-    except TypeError:
-        raise ExerciseError(f"{what} should return a list of {width}-tuples, one per layer; "
-                            f"got {type(value).__name__}.") from None
-    if len(rows) != n or any(len(r) != width for r in rows):
-        raise ExerciseError(f"{what} should return {n} tuples of {width} numbers (one per layer); "
-                            f"got {value!r}.")
-    return rows
+    shape_error = ExerciseError(f"{what} should return a list of {n} tuples of {width} ints, one per layer; "
+                                f"got {_describe(value)}.")
+    rows = _items(value)
+    if rows is None or len(rows) != n or any(_items(r) is None or len(_items(r)) != width for r in rows):
+        raise shape_error
+    return [tuple(_int(v, f"{what}: a value after layer {i}") for v in _items(row)) for i, row in enumerate(rows)]
 
 
+@learner_check
 def check_rf_recursion(rf_recursion) -> None:
     """``rf_recursion(layers)``: [(kernel, stride), ...] -> [(R, S) after each layer]."""
     for layers in _rf_stacks(21):
@@ -62,6 +72,7 @@ def check_rf_recursion(rf_recursion) -> None:
     _ok("rf_recursion gives size and stride of every layer")
 
 
+@learner_check
 def check_rf_full(rf_full) -> None:
     """``rf_full(layers)``: [(kernel, stride, padding, dilation), ...] -> [(R, S, P) per layer]."""
     for layers in _rf_stacks(22):
@@ -76,6 +87,7 @@ def check_rf_full(rf_full) -> None:
     _ok("rf_full gives size, stride and effective padding, with dilation")
 
 
+@learner_check
 def check_unit_span(unit_span) -> None:
     """``unit_span(R, S, P, i, n)``: the pixels [start, stop) of unit i, clipped to 0..n."""
     for layers in _rf_stacks(23):
@@ -83,12 +95,16 @@ def check_unit_span(unit_span) -> None:
         (r, s, p), n, units = (rf.size[0], rf.stride[0], rf.padding[0]), rf.input_size[0], rf.output_size[0]
         for i in sorted({0, units // 2, units - 1}):
             want = rf.box(i, i, clip=True)[0::2]
+            what = f"unit_span(R={r}, S={s}, P={p}, i={i}, n={n})"
             got = unit_span(r, s, p, i, n)
             if got is None:
                 raise ExerciseError("unit_span returned None: fill in the TODO.")
-            if tuple(int(v) for v in got) != want:
+            if _items(got) is None or len(_items(got)) != 2:
+                raise ExerciseError(f"{what} should return two ints (start, stop); got {_describe(got)}.")
+            got = tuple(_int(v, f"{what}: start or stop") for v in _items(got))
+            if got != want:
                 raw = rf.box(i, i)[0::2]
-                if tuple(int(v) for v in got) == raw:
+                if got == raw:
                     raise ExerciseError(f"unit_span(R={r}, S={s}, P={p}, i={i}, n={n}) gave {raw}: right "
                                         f"field, but clip it to the image: expected {want}.")
                 raise ExerciseError(

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import torch
 
-from ._common import ExerciseError, _close, _ok, _same, _tensor
+from ._common import ExerciseError, _close, _ok, _same, _tensor, learner_check
 
 __all__ = ['check_to_tokens', 'check_from_tokens', 'check_space_to_depth', 'check_patchify',
            'check_layer_norm_tokens']
 
 
+@learner_check
 def check_to_tokens(to_tokens) -> None:
     """``to_tokens(f)``: (N, C, H, W) -> (N, H*W, C), token h*W + w = pixel (h, w)."""
     g = torch.Generator().manual_seed(31)
@@ -21,6 +22,7 @@ def check_to_tokens(to_tokens) -> None:
     _ok("to_tokens gives (N, H·W, C) in raster order")
 
 
+@learner_check
 def check_from_tokens(from_tokens) -> None:
     """``from_tokens(t, h, w)``: (N, H*W, C) -> (N, C, H, W), the inverse of to_tokens."""
     g = torch.Generator().manual_seed(32)
@@ -31,6 +33,7 @@ def check_from_tokens(from_tokens) -> None:
     _ok("from_tokens inverts to_tokens exactly")
 
 
+@learner_check
 def check_space_to_depth(space_to_depth) -> None:
     """``space_to_depth(x, r)``: (N, C, H, W) -> (N, C*r*r, H/r, W/r), equal to F.pixel_unshuffle."""
     import torch.nn.functional as F
@@ -49,6 +52,7 @@ def _patchify_ref(x: torch.Tensor, p: int) -> torch.Tensor:
     return F.unfold(x, kernel_size=p, stride=p).transpose(1, 2)
 
 
+@learner_check
 def check_patchify(patchify) -> None:
     """``patchify(x, P)``: (N, C, H, W) -> (N, (H/P)(W/P), C*P*P), patches in raster order, each
     flattened as (c, i, j) — the order of F.unfold and of a Conv2d weight (D, C, P, P)."""
@@ -82,6 +86,7 @@ def check_patchify(patchify) -> None:
     _ok("patchify equals F.unfold(x, P, stride=P).transpose(1, 2): raster order, (c, i, j) patch vectors")
 
 
+@learner_check
 def check_layer_norm_tokens(layer_norm_tokens) -> None:
     """``layer_norm_tokens(t, eps)``: tokens (N, L, C) -> each token normalised over its C channels
     (mean 0, biased variance 1, no affine), equal to F.layer_norm(t, (C,), eps=eps)."""
@@ -89,6 +94,7 @@ def check_layer_norm_tokens(layer_norm_tokens) -> None:
 
     g = torch.Generator().manual_seed(35)
     t = torch.randn(3, 7, 5, generator=g) * torch.linspace(0.5, 3.0, 5) + torch.linspace(-2.0, 2.0, 5)
+    t[1, 4] = 0.5 + 1e-3 * torch.tensor([-1.0, 2.0, 0.0, 1.0, -2.0])   # a nearly flat token: where eps goes shows
     eps = 1e-5
     what = "layer_norm_tokens(t of (3, 7, 5), eps=1e-5)"
     got = _tensor(layer_norm_tokens(t, eps), what)
@@ -98,7 +104,12 @@ def check_layer_norm_tokens(layer_norm_tokens) -> None:
             m = t.mean(dims, keepdim=True)
             v = t.var(dims, keepdim=True, unbiased=unbiased)
             return (t - m) / (v + eps).sqrt()
+        m, v = t.mean(-1, keepdim=True), t.var(-1, keepdim=True, unbiased=False)
         wrong = [
+            ("eps is missing (or not the argument eps): divide by sqrt(var + eps); it matters for a nearly "
+             "flat token.", (t - m) / v.sqrt()),
+            ("eps is added outside the square root: divide by sqrt(var + eps), as LayerNorm does, not by "
+             "sqrt(var) + eps.", (t - m) / (v.sqrt() + eps)),
             ("you normalised over the token axis (dim 1, positions) instead of the channel axis: "
              "use the statistics of each token's C values (dim=-1).", norm(1)),
             ("you normalised over the whole (L, C) sample: a LayerNorm on tokens uses each token's own "

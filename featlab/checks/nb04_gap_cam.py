@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import ExerciseError, _call, _close, _ok, _tensor
+from ._common import ExerciseError, _call, _close, _ok, _tensor, learner_check
 
 __all__ = ['check_gap_logits', 'check_class_activation_map', 'check_upsample_normalize']
 
@@ -28,6 +28,7 @@ def _tiny_gap_net():
 
 
 
+@learner_check
 def check_gap_logits(gap_logits) -> None:
     """``gap_logits(fmap, weight, bias)``: (N, C, H, W), (K, C), (K,) -> (N, K) logits."""
     model, x = _tiny_gap_net()
@@ -45,6 +46,7 @@ def check_gap_logits(gap_logits) -> None:
     _ok("gap_logits rebuilds the model's logits from its last feature map")
 
 
+@learner_check
 def check_class_activation_map(class_activation_map) -> None:
     """``class_activation_map(fmap, weight, target)``: (N, C, H, W), (K, C), (N,) -> (N, H, W)."""
     from ..cam import cam
@@ -66,6 +68,7 @@ def check_class_activation_map(class_activation_map) -> None:
     _ok("class_activation_map matches fl.cam, and its mean + bias is the logit")
 
 
+@learner_check
 def check_upsample_normalize(upsample_normalize) -> None:
     """``upsample_normalize(maps, size)``: (N, h, w) -> (N, *size), bilinear, min-max per image."""
     from ..cam import cam

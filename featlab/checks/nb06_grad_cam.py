@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from ._common import ExerciseError, _close, _ok, _tensor
+from ._common import ExerciseError, _bool, _close, _ok, _tensor, learner_check
 
 __all__ = ['check_channel_weights', 'check_grad_cam_map', 'check_pointing_hit']
 
 
+@learner_check
 def check_channel_weights(channel_weights) -> None:
     """``channel_weights(grads)``: (N, K, h, w) gradients -> (N, K) Grad-CAM weights alpha."""
     torch.manual_seed(60)
@@ -23,6 +24,7 @@ def check_channel_weights(channel_weights) -> None:
     _ok("channel_weights: alpha_k = mean over (h, w) of dy/dA_k")
 
 
+@learner_check
 def check_grad_cam_map(grad_cam_map) -> None:
     """``grad_cam_map(acts, grads)``: (N, K, h, w) twice -> raw (N, h, w) ReLU(sum_k alpha_k A_k)."""
     from torch import nn
@@ -48,6 +50,7 @@ def check_grad_cam_map(grad_cam_map) -> None:
     _ok("grad_cam_map equals fl.grad_cam(..., upsample=False, normalize=False)")
 
 
+@learner_check
 def check_pointing_hit(pointing_hit) -> None:
     """``pointing_hit(heatmap, box)``: is the (H, W) map's maximum inside box (top, left, height, width)?"""
     torch.manual_seed(62)
@@ -61,12 +64,8 @@ def check_pointing_hit(pointing_hit) -> None:
         top, left, h, w = box
         cases.append((heat, box, top <= r < top + h and left <= c < left + w))
     for heat, box, want in cases:
-        got = pointing_hit(heat.clone(), box)
-        if got is None:
-            raise ExerciseError("pointing_hit returned None: fill in the TODO.")
-        if isinstance(got, torch.Tensor):
-            got = got.item()
-        if bool(got) != want:
+        got = _bool(pointing_hit(heat.clone(), box), f"pointing_hit(heatmap, box={box})")
+        if got != want:
             r, c = divmod(int(heat.argmax()), heat.shape[1])
             raise ExerciseError(
                 f"pointing_hit gave {bool(got)} for a map whose maximum is at (row {r}, col {c}) and "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import ExerciseError, _close, _ok, _same, _scalar, _tensor
+from ._common import ExerciseError, _close, _ok, _same, _scalar, _tensor, learner_check
 
 __all__ = ["check_cosine_matrix", "check_recall_at_k", "check_leave_one_out_recall", "check_fuse_layers"]
 
@@ -19,6 +19,7 @@ def _number(value, what: str) -> float:
 
 # --- 1. cosine similarity matrix -------------------------------------------------------------
 
+@learner_check
 def check_cosine_matrix(cosine_matrix) -> None:
     """``cosine_matrix(a, b)``: (N, D) and (M, D) -> (N, M) cosines of every row of a with every row of b."""
     torch.manual_seed(70)
@@ -112,6 +113,7 @@ def _diagnose(got: list[float], want: list[float], ks, variants, what: str, gene
     raise ExerciseError(f"{head}. {generic}")
 
 
+@learner_check
 def check_recall_at_k(recall_at_k) -> None:
     """``recall_at_k(similarity, query_labels, gallery_labels, k)`` -> share of queries with a hit in the top k."""
     sim, ql, gl = _recall_cases()
@@ -133,7 +135,9 @@ def _loo_cases():
     labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3])           # class 3 has one item: never a hit
     centres = torch.randn(4, 5, generator=g)
     x = centres[labels] + 1.0 * torch.randn(len(labels), 5, generator=g)
-    return F.cosine_similarity(x[:, None], x[None], dim=2), labels        # (12, 12), diagonal 1
+    x = torch.cat([x, torch.full((len(labels), 1), 0.5)], dim=1)
+    x[11] = torch.tensor([0.2, 0.0, 0.0, 0.0, 0.0, -1.0])   # all cosines of item 11 < 0: a self-similarity of
+    return F.cosine_similarity(x[:, None], x[None], dim=2), labels        # 0 would rank first; (12, 12), diagonal 1
 
 
 def _loo_reference(sim: torch.Tensor, labels: torch.Tensor, k: int) -> float:
@@ -142,6 +146,7 @@ def _loo_reference(sim: torch.Tensor, labels: torch.Tensor, k: int) -> float:
     return _recall_reference(others, labels, labels, k)
 
 
+@learner_check
 def check_leave_one_out_recall(leave_one_out_recall) -> None:
     """``leave_one_out_recall(similarity, labels, k)``: every item queries all the OTHER items of the set."""
     sim, labels = _loo_cases()
@@ -159,6 +164,10 @@ def check_leave_one_out_recall(leave_one_out_recall) -> None:
         ([_recall_reference(sim, labels, labels, k) for k in ks],
          "the query counts itself: every item is its own most similar item (cosine 1), so recall@1 is 1. "
          "Set the diagonal to -inf (or drop the item's own column) before ranking."),
+        ([_recall_reference(sim - torch.eye(len(sim)), labels, labels, k) for k in ks],
+         "the item itself was given similarity 0, not -inf: an item with fewer than k positive cosines (here "
+         "item 11, all its cosines are negative) then still finds itself among its k nearest. Set the "
+         "diagonal to -inf (others.fill_diagonal_(float('-inf'))) before ranking."),
         ([_loo_reference(sim, labels, k + 1) for k in ks],
          "this is recall@(k + 1) of the other items: off by one: after removing the item itself, take k "
          "items, not k + 1."),
@@ -181,6 +190,7 @@ def _fusion_cases():
     return emb, {"mid": 1.0, "deep": 3.0}
 
 
+@learner_check
 def check_fuse_layers(fuse_layers) -> None:
     """``fuse_layers(embeddings, weights)``: {layer: (N, D_l)} -> (N, sum D_l) unit rows, each layer
     L2-normalised and scaled by sqrt(w_l), so the fused cosine is the weighted mean of the per-layer cosines."""

@@ -6,7 +6,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._common import ExerciseError, _close, _ok, _same, _scalar, _tensor
+from ._common import ExerciseError, _close, _ok, _same, _scalar, _tensor, learner_check
 
 __all__ = ["check_cosine_logits", "check_arcface_logits", "check_verification_accuracy"]
 
@@ -15,8 +15,30 @@ def _number(value, what: str) -> float:
     return _scalar(value, what, many_hint="Take the maximum over the thresholds.")
 
 
+def _gradient_matches(learner, reference, x: torch.Tensor, what: str, name: str) -> None:
+    """The gradient of a random weighting of ``learner(x)`` w.r.t. ``x`` equals the reference's: a
+    result that still requires grad can be cut off from ``x`` in places (a .detach() or a copy)."""
+    g = torch.Generator().manual_seed(89)
+    leaf = x.clone().requires_grad_(True)
+    out = _tensor(learner(leaf * 1.0), what)
+    r = torch.rand(out.shape, generator=g, dtype=out.dtype)
+    if not out.requires_grad:
+        raise ExerciseError(f"{what} does not depend on `{name}` through autograd: use torch operations only.")
+    (got,) = torch.autograd.grad((out * r).sum(), leaf, allow_unused=True)
+    ref_leaf = x.clone().requires_grad_(True)
+    (want,) = torch.autograd.grad((reference(ref_leaf) * r).sum(), ref_leaf)
+    if got is None or not torch.allclose(got, want, atol=1e-3, rtol=1e-3):
+        dead = "everywhere" if got is None or not got.abs().max() else \
+            f"in {int(((got.abs() < 1e-12) & (want.abs() > 1e-6)).sum())} of {want.numel()} places"
+        raise ExerciseError(f"{what} has the right values but the wrong gradient with respect to `{name}` (no "
+                            f"gradient flows back {dead}): a .detach(), .data, or writing results into a "
+                            f"detached copy cuts the graph, and training would not update those entries. "
+                            "Build the result from the input with torch operations only.")
+
+
 # --- 1. cosine logits ------------------------------------------------------------------------
 
+@learner_check
 def check_cosine_logits(cosine_logits) -> None:
     """``cosine_logits(embeddings, weight, s)``: (N, D), (C, D) -> (N, C) logits s·cos θ_j."""
     from ..arcface import ArcFace
@@ -62,6 +84,9 @@ def check_cosine_logits(cosine_logits) -> None:
         if _same(got, unit_e @ unit_w.T * 8.0) and s != 8.0:
             raise ExerciseError("the scale is fixed at 8: use the argument s.")
         _close(got, want, f"cosine_logits(embeddings, weight, s={s:g})", atol=1e-4)
+    _gradient_matches(lambda w: cosine_logits(emb.clone(), w, 8.0),
+                      lambda w: 8.0 * F.normalize(emb, dim=1) @ F.normalize(w, dim=1).T, weight,
+                      "cosine_logits(embeddings, weight, s)", "weight")
     _ok("cosine_logits: unit embeddings · unit class centres, times s (== fl.ArcFace with labels=None)")
 
 
@@ -78,6 +103,7 @@ def _arcface_case(seed: int, s: float, m: float):
     return cos, labels
 
 
+@learner_check
 def check_arcface_logits(arcface_logits) -> None:
     """``arcface_logits(cos, labels, s, m)``: (N, C) cosines, (N,) labels -> (N, C) ArcFace logits."""
     from ..arcface import ArcFace
@@ -138,6 +164,16 @@ def check_arcface_logits(arcface_logits) -> None:
             raise ExerciseError("the target logits are wrong while θ_y + m <= π: there they are "
                                 "s·cos(θ_y + m), with θ_y = arccos(cos θ_y) in radians.")
         _close(got, want, f"arcface_logits(cos, labels, s={s:g}, m={m:g})", atol=1e-4)
+    # the gradient, on cosines away from ±1 (where d arccos / d cos is infinite), fallback region included
+    g = torch.Generator().manual_seed(84)
+    cos = torch.rand(6, 4, generator=g) * 1.6 - 0.8
+    labels = torch.tensor([0, 3, 1, 2, 2, 0])
+    cos[torch.arange(6), labels] = torch.tensor([0.8, 0.3, -0.2, -0.85, -0.9, 0.0])
+    ref = ArcFace(2, 4, s=10.0, m=0.5)
+    target = F.one_hot(labels, 4).bool()
+    _gradient_matches(lambda c: arcface_logits(c, labels.clone(), 10.0, 0.5),
+                      lambda c: 10.0 * torch.where(target, ref.margin(c), c), cos,
+                      "arcface_logits(cos, labels, s, m)", "cos")
     _ok("arcface_logits: s·cos(θ_y + m) on the target only, with the fallback beyond π − m (== fl.ArcFace)")
 
 
@@ -170,6 +206,11 @@ def _verification_cases():
     sims = torch.linspace(0.9, 0.1, 20)
     sims[[3, 8, 12]] = torch.tensor([0.2, 0.3, 0.15])
     cases.append(("all different", sims, same))
+    # the most similar pairs are the different ones: best to call every pair "same" (t <= the smallest)
+    sims = torch.linspace(0.9, 0.2, 10)
+    same = torch.ones(10, dtype=torch.bool)
+    same[:2] = False
+    cases.append(("all same", sims, same))
     # ties: pairs with equal similarity must get the same answer
     sims = torch.tensor([0.9, 0.8, 0.8, 0.8, 0.8, 0.4, 0.3, 0.2])
     same = torch.tensor([True, True, True, False, False, False, True, False])
@@ -177,6 +218,7 @@ def _verification_cases():
     return cases
 
 
+@learner_check
 def check_verification_accuracy(verification_accuracy) -> None:
     """``verification_accuracy(sims, same)``: (P,) similarities and (P,) booleans -> best accuracy over t."""
     for name, sims, same in _verification_cases():
@@ -205,6 +247,11 @@ def check_verification_accuracy(verification_accuracy) -> None:
         if name == "all different" and abs(got - want) > 1e-6 and abs(got - float(accs.max())) < 1e-6:
             raise ExerciseError("calling every pair 'different' (a threshold above the largest similarity) "
                                 "is a threshold too, and here it is the best: include it.")
+        if name == "all same" and abs(got - want) > 1e-6 and abs(got - max(
+                float(((sims > t) == same).double().mean()) for t in sims)) < 1e-6:
+            raise ExerciseError("calling every pair 'same' (a threshold at or below the smallest similarity) is "
+                                "a threshold too, and here it is the best: predict 'same' where similarity >= t, "
+                                "with t running over the similarity values.")
         if name == "ties" and got > want:
             raise ExerciseError(f"accuracy {got:.3f} is more than any threshold can reach ({want:.3f}): pairs "
                                 "with EQUAL similarity must get the same answer. Only cut between different "

@@ -7,7 +7,7 @@ import math
 import torch
 
 from ..metrics import fisher_criterion
-from ._common import ExerciseError, _close, _ok, _pair, _scalar, _tensor
+from ._common import ExerciseError, _close, _ok, _pair, _scalar, _tensor, learner_check
 from ._common import _diagnose as diagnose
 from ._common import _near as near
 
@@ -56,6 +56,7 @@ _SPREAD_HINTS = {
 }
 
 
+@learner_check
 def check_mean_and_spread(mean_and_spread) -> None:
     """``mean_and_spread(x)``: (n, D) -> (class mean (D,), sigma^2 = mean of ||x_i - mu||^2)."""
     for n, dim, seed in [(5, 3, 90), (7, 1, 91)]:
@@ -87,6 +88,7 @@ def check_mean_and_spread(mean_and_spread) -> None:
 
 # --- 2. J of two classes ----------------------------------------------------------------------
 
+@learner_check
 def check_fisher_j(fisher_j) -> None:
     """``fisher_j(a, b)``: classes (na, D), (nb, D) -> ||mu_a - mu_b||^2 / (sigma_a^2 + sigma_b^2)."""
     for sizes, dim, seed in [((6, 9), 4, 92), ((8, 5), 1, 93)]:
@@ -125,6 +127,7 @@ def _pair_j(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(((a.mean(0) - b.mean(0)) ** 2).sum()) / (_spread(a) + _spread(b))
 
 
+@learner_check
 def check_fisher_j_multi(fisher_j_multi) -> None:
     """``fisher_j_multi(features, labels)``: (N, D), (N,) integer labels -> mean of J over all pairs."""
     g = torch.Generator().manual_seed(94)
@@ -156,6 +159,7 @@ def check_fisher_j_multi(fisher_j_multi) -> None:
 
 # --- 4. projection ----------------------------------------------------------------------------
 
+@learner_check
 def check_projection(project) -> None:
     """``project(features, w)``: (N, D), (D,) -> (N,) coordinates along the unit vector w / ||w||."""
     g = torch.Generator().manual_seed(96)

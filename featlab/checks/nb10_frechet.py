@@ -13,7 +13,7 @@ import scipy.linalg
 import torch
 
 from ..metrics import feature_stats, frechet_distance_from_stats
-from ._common import ExerciseError, _ok, _pair, _scalar
+from ._common import ExerciseError, _ok, _pair, _scalar, learner_check
 from ._common import _diagnose as diagnose
 from ._common import _near as near
 
@@ -82,6 +82,7 @@ def _stats_pair(seed: int, dim: int):
 
 # --- 1. mean and covariance -------------------------------------------------------------------
 
+@learner_check
 def check_mean_and_cov(mean_and_cov) -> None:
     """``mean_and_cov(features)``: (N, D) -> mean (D,) and unbiased covariance (D, D), like np.cov."""
     for n, dim, seed in [(7, 3, 100), (5, 4, 101)]:
@@ -134,6 +135,7 @@ def check_mean_and_cov(mean_and_cov) -> None:
 
 # --- 2. the mean term -------------------------------------------------------------------------
 
+@learner_check
 def check_mean_term(mean_term) -> None:
     """``mean_term(mu_a, mu_b)``: (D,), (D,) -> ||mu_a - mu_b||^2, one number."""
     rng = np.random.default_rng(102)
@@ -162,6 +164,7 @@ def _sqrtm(a: np.ndarray) -> np.ndarray:
     return np.real(scipy.linalg.sqrtm(a))
 
 
+@learner_check
 def check_frechet_from_stats(frechet_from_stats) -> None:
     """``frechet_from_stats(mu_a, cov_a, mu_b, cov_b)`` -> ||mu_a - mu_b||^2 + Tr(Sa + Sb - 2 (Sa Sb)^1/2)."""
     mu_a, cov_a, mu_b, cov_b = _stats_pair(103, 4)
@@ -220,6 +223,7 @@ def check_frechet_from_stats(frechet_from_stats) -> None:
 
 # --- 4. the 1-D closed form -------------------------------------------------------------------
 
+@learner_check
 def check_frechet_1d(frechet_1d) -> None:
     """``frechet_1d(mu_a, sigma_a, mu_b, sigma_b)`` (sigma = standard deviation) -> (mu_a - mu_b)^2 + (sigma_a - sigma_b)^2."""
     for mu_a, s_a, mu_b, s_b in [(1.5, 2.0, -0.5, 0.5), (-1.0, 1.0, 2.0, 3.0), (0.3, 1.2, 0.3, 1.2)]:

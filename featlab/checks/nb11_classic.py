@@ -18,7 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._common import ExerciseError, _ok, _same, _tensor
+from ._common import ExerciseError, _ok, _same, _tensor, learner_check
 
 __all__ = ["check_sobel", "check_magnitude_orientation", "check_cell_histogram"]
 
@@ -60,6 +60,7 @@ def _pair(out, what: str, names: str) -> tuple:
 
 # --- 1. Sobel as a convolution ----------------------------------------------------------------
 
+@learner_check
 def check_sobel(sobel) -> None:
     """``sobel(gray)``: (N, 1, H, W) -> (gx, gy) with zero padding 1 (same size), not normalised."""
     for seed, shape in [(110, (2, 9, 11)), (111, (1, 7, 6))]:
@@ -112,6 +113,7 @@ def _angle_error(got: torch.Tensor, want: torch.Tensor) -> torch.Tensor:
     return torch.minimum(d, 180.0 - d)
 
 
+@learner_check
 def check_magnitude_orientation(magnitude_orientation) -> None:
     """``magnitude_orientation(gx, gy)`` -> (sqrt(gx² + gy²), atan2(gy, gx) in degrees mod 180)."""
     g = torch.Generator().manual_seed(112)
@@ -138,6 +140,10 @@ def check_magnitude_orientation(magnitude_orientation) -> None:
     if torch.isnan(theta).any():
         raise ExerciseError("theta has NaN values: use torch.atan2(gy, gx), which is defined everywhere.")
     if (_angle_error(theta, want_theta) < 1e-4).all():
+        if theta.min() >= 0 and theta.max() >= 180 - 1e-9 and theta.max() <= 180 + 1e-9:
+            raise ExerciseError("theta reaches 180° (for gx < 0, gy = 0): the range is [0, 180), and 180° is the "
+                                "same orientation as 0°. Fold with torch.remainder(theta, 180), not by adding 180 "
+                                "to the negative angles only.")
         if theta.min() < 0 or theta.max() >= 180 + 1e-9:
             raise ExerciseError(f"theta has values in [{theta.min():.1f}, {theta.max():.1f}]: this is the SIGNED "
                                 "orientation; HOG uses the unsigned one. Fold it into [0, 180) with "
@@ -174,6 +180,7 @@ def _reference_hist(mag: torch.Tensor, theta: torch.Tensor, n_bins: int, votes: 
     return torch.zeros(n_bins, dtype=torch.float64).index_add_(0, b.flatten(), w.flatten().double())
 
 
+@learner_check
 def check_cell_histogram(cell_histogram) -> None:
     """``cell_histogram(mag, theta, n_bins=9)``: one cell (h, w) -> (n_bins,) magnitude-weighted votes."""
     g = torch.Generator().manual_seed(113)

@@ -10,7 +10,7 @@ import statistics
 
 import numpy as np
 
-from ._common import ExerciseError, _ok, _scalar
+from ._common import ExerciseError, _items, _ok, _scalar, learner_check
 from ._common import _diagnose as diagnose
 
 __all__ = ["check_throughput", "check_topk_agreement", "check_amdahl_speedup"]
@@ -55,7 +55,9 @@ def _run_throughput(throughput, dev: _FakeDevice, n_items: int, repeats: int, wa
     what = f"throughput(fn, n_items={n_items}, repeats={repeats}, warmup={warmup}, clock=..., sync=...)"
     try:
         out = throughput(dev.fn, n_items, repeats, warmup, dev.clock, dev.sync)   # in the order of the signature
-    except ZeroDivisionError:
+    except ExerciseError as e:
+        if not isinstance(e.__cause__, ZeroDivisionError):
+            raise
         raise ExerciseError(
             f"{what} divided by zero: every timed call measured 0 s. "
             + ("The device is asynchronous (like a GPU): fn() only queues the work. Call sync() after "
@@ -67,6 +69,7 @@ def _run_throughput(throughput, dev: _FakeDevice, n_items: int, repeats: int, wa
                             "clock (asynchronous devices only queue the work), and use the clock argument.")
 
 
+@learner_check
 def check_throughput(throughput) -> None:
     """``throughput(fn, n_items, repeats=5, warmup=1, clock=time.perf_counter, sync=lambda: None)``:
     call fn() ``warmup`` times untimed, then time ``repeats`` calls with ``clock`` (``sync()`` after
@@ -76,6 +79,8 @@ def check_throughput(throughput) -> None:
         ([3.0], [0.40, 0.12, 0.50, 0.11, 0.10], 16, True),   # medians of every mistake differ
         ([], [0.30, 0.20, 0.90], 8, True),
         ([3.0], [0.25, 0.05, 0.80, 0.20, 0.22], 4, False),
+        ([2.0, 1.5], [0.12, 0.30, 0.20, 0.90], 8, False),    # even repeats: the median is a mean of two
+        ([5.0, 1.0], [0.90, 0.12, 0.70, 0.15, 0.20, 0.35], 6, True),
     ]
     for warm, timed, n, asynchronous in cases:
         warmup, repeats = len(warm), len(timed)
@@ -105,6 +110,12 @@ def check_throughput(throughput) -> None:
             ("you averaged the times; take the MEDIAN (statistics.median), which ignores one slow run.",
              n / statistics.mean(timed)),
             ("this is the best (shortest) run; take the MEDIAN of the timed runs.", n / min(timed)),
+            ("with an even number of repeats the median is the mean of the two middle times; sorted(times)[n // 2] "
+             "takes the upper one only. Use statistics.median (or torch/np.median's mean of the middle two).",
+             n / sorted(timed)[len(timed) // 2]),
+            ("with an even number of repeats the median is the mean of the two middle times, not the lower one "
+             "(torch.median returns the lower). Use statistics.median or np.median.",
+             n / sorted(timed)[(len(timed) - 1) // 2]),
             ("this is the slowest run; take the MEDIAN of the timed runs.", n / max(timed)),
             ("the warm-up calls were timed too: time only the `repeats` calls after the warm-up.",
              n / statistics.median(warm + timed)),
@@ -145,6 +156,7 @@ def _topk_cases(seed: int, q: int, k: int, n: int) -> tuple[np.ndarray, np.ndarr
     return a, b
 
 
+@learner_check
 def check_topk_agreement(topk_agreement) -> None:
     """``topk_agreement(a_idx, b_idx)``: two (Q, k) integer arrays of top-k row ids (as
     ``fl.search`` returns) -> the mean over the Q queries of |A_q ∩ B_q| / k (order ignored)."""
@@ -152,7 +164,7 @@ def check_topk_agreement(topk_agreement) -> None:
         a, b = _topk_cases(seed, q, k, n)
         what = f"topk_agreement on ({q}, {k}) lists"
         out = topk_agreement(a.copy(), b.copy())
-        if isinstance(out, (np.ndarray, list, tuple)) and np.size(out) == q and q != 1:
+        if _items(out) is not None and len(_items(out)) == q and q != 1:
             raise ExerciseError(f"{what} returned {q} numbers, one per query: average them over the "
                                 "queries to get one number.")
         got = _scalar(out, what, many_hint="Average over the queries to get one number.")
@@ -188,6 +200,7 @@ def check_topk_agreement(topk_agreement) -> None:
 
 # --- 3. Amdahl's law -------------------------------------------------------------------------
 
+@learner_check
 def check_amdahl_speedup(amdahl_speedup) -> None:
     """``amdahl_speedup(p, s)``: a part taking the fraction ``p`` of the time becomes ``s`` times
     faster -> overall speed-up ``1 / ((1 - p) + p / s)``."""
@@ -215,7 +228,9 @@ def check_amdahl_speedup(amdahl_speedup) -> None:
                             (1.0, 8.0, 8.0, "speeding up everything 8× gives 8×")]:
         try:
             got = _scalar(amdahl_speedup(p, s), f"amdahl_speedup(p={p}, s={s})")
-        except ZeroDivisionError:
+        except ExerciseError as e:
+            if not isinstance(e.__cause__, ZeroDivisionError):
+                raise
             raise ExerciseError(f"amdahl_speedup(p={p}, s={s}) divided by zero; with the formula "
                                 "1 / ((1 - p) + p / s) it does not.") from None
         if not math.isclose(got, want, rel_tol=_RTOL):

@@ -6,7 +6,7 @@ import numbers
 import torch
 from torch import nn
 
-from ._common import ExerciseError, _call, _ok
+from ._common import ExerciseError, _call, _ok, learner_check
 
 __all__ = ["check_gray_first_conv", "check_output_shape", "check_count_params"]
 
@@ -32,6 +32,7 @@ def _gray_cases() -> list[tuple[str, nn.Conv2d]]:
     return cases
 
 
+@learner_check
 def check_gray_first_conv(gray_first_conv) -> None:
     """``gray_first_conv(conv)``: an RGB ``nn.Conv2d`` -> a new one-channel layer whose weight is
     the sum over the input channels, so that ``new(g) == conv(g.repeat(1, 3, 1, 1))``."""
@@ -170,6 +171,7 @@ def _as_shape(value, what: str) -> tuple:
     return value
 
 
+@learner_check
 def check_output_shape(output_shape) -> None:
     """``output_shape(layers, (C, H, W))``: the (C, H, W) after a list of Conv2d / MaxPool2d /
     AvgPool2d / BatchNorm2d / ReLU layers, by arithmetic; compared with a real forward pass."""
@@ -223,6 +225,7 @@ def _number_of(value, what: str) -> int:
     return int(value)
 
 
+@learner_check
 def check_count_params(count_params) -> None:
     """``count_params(module)``: the number of parameters (each once, frozen ones too, not buffers),
     ``sum(p.numel() for p in module.parameters())``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import ExerciseError, _call, _ok, _same, _scalar, _tensor
+from ._common import ExerciseError, _call, _ok, _same, _scalar, _tensor, learner_check
 from ._common import _diagnose as diagnose
 
 __all__ = ["check_soft_argmax", "check_pixel_logits", "check_mean_iou"]
@@ -35,6 +35,7 @@ def _xy_tensor(out, shape, what: str) -> torch.Tensor:
     return out
 
 
+@learner_check
 def check_soft_argmax(soft_argmax) -> None:
     """``soft_argmax(heatmaps, temperature)``: (N, K, H, W) -> (N, K, 2) coordinates (x, y)."""
     what = "soft_argmax(heatmaps, temperature)"
@@ -93,6 +94,7 @@ def check_soft_argmax(soft_argmax) -> None:
 
 # --- 2. a 1×1 head's per-pixel logits ----------------------------------------------------------
 
+@learner_check
 def check_pixel_logits(pixel_logits) -> None:
     """``pixel_logits(features, weight, bias)``: (N, C, H, W), (K, C), (K,) -> (N, K, H, W)."""
     what = "pixel_logits(features, weight, bias)"
@@ -131,17 +133,20 @@ def _confusion(pred: torch.Tensor, target: torch.Tensor, k: int) -> torch.Tensor
     return torch.bincount((target * k + pred).flatten(), minlength=k * k).reshape(k, k).double()
 
 
+@learner_check
 def check_mean_iou(mean_iou) -> None:
     """``mean_iou(pred, target, num_classes)``: integer label maps (N, H, W) -> one float."""
     what = "mean_iou(pred, target, num_classes)"
     g = torch.Generator().manual_seed(1402)
-    k = 5                                              # class 4 appears nowhere: it must be skipped
+    k = 7                                              # class 6 appears nowhere: it must be skipped
     target = torch.randint(0, 4, (3, 6, 7), generator=g)
     target[0, :3, :4] = 0                              # a big background patch: classes unbalanced
     pred = target.clone()
     flip = torch.rand(target.shape, generator=g) < 0.35
     pred[flip] = torch.randint(0, 4, (int(flip.sum()),), generator=g)
     pred[pred == 3] = 2                                # class 3 never predicted: its IoU is 0, counted
+    pred[1, 4:, 5:] = 4                                # classes 4 and 5 predicted, never true: IoU 0, counted
+    pred[2, :2, :2] = 5
     got = _scalar(_call(mean_iou, what, pred.clone(), target.clone(), k), what,
                   many_hint="Average the per-class IoUs into one number.",
                   nan_hint="A class that is in neither map has 0/0 = NaN: skip classes whose union is 0.")
@@ -169,6 +174,12 @@ def check_mean_iou(mean_iou) -> None:
          "then average over classes.", sum(per_image) / len(per_image)),
         ("the background (class 0) is left out; it is a class like the others here.",
          float(iou[1:].mean())),
+        ("only the classes present in the TARGET are averaged: a class that is predicted but never true "
+         "(here classes 4 and 5) has IoU 0 and counts too. Average over the classes whose union is not empty.",
+         float((inter / union)[cm.sum(1) > 0].mean())),
+        ("only the classes present in the PREDICTION are averaged: a class that is true but never predicted "
+         "(here class 3) has IoU 0 and counts too. Average over the classes whose union is not empty.",
+         float((inter / union)[cm.sum(0) > 0].mean())),
     ]
     diagnose(got, want, wrong, what, 1e-6, 1e-9)
     _ok(f"mean_iou = {want:.4f}: per-class IoU over the whole batch, averaged over the present classes")

@@ -4,12 +4,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import ExerciseError, _call, _close, _ok, _same, _scalar, _tensor
+from ._common import ExerciseError, _call, _close, _ok, _same, _scalar, _tensor, learner_check
 
 __all__ = ["check_channel_objective", "check_fourier_scale", "check_ascent_step"]
 
 
 
+@learner_check
 def check_channel_objective(channel_objective) -> None:
     """``channel_objective(acts, channel)``: (N, C, H, W) -> one number, the mean of channel ``channel``."""
     torch.manual_seed(150)
@@ -44,6 +45,7 @@ def check_channel_objective(channel_objective) -> None:
     _ok("channel_objective = mean over (N, H, W) of acts[:, channel]")
 
 
+@learner_check
 def check_fourier_scale(fourier_scale) -> None:
     """``fourier_scale(h, w)``: (h, w // 2 + 1) weights 1 / max(f, 1 / max(h, w))."""
     from ..visualize import fourier_scale as ref
@@ -95,13 +97,14 @@ def _steps(model, x0, channel, lr, n, sign=1.0, zero=True, whole=False):
     return x.detach()
 
 
+@learner_check
 def check_ascent_step(ascent_step) -> None:
     """``ascent_step(model, x, channel, lr)``: one gradient-ascent step on the input ``x``
     (a leaf tensor with ``requires_grad``), in place, ``x.grad`` zeroed afterwards; returns ``x``."""
     model = _model()
     weights = {k: v.clone() for k, v in model.state_dict().items()}
     torch.manual_seed(152)
-    x0 = torch.randn(1, 3, 6, 6)
+    x0 = torch.randn(2, 3, 6, 6)                       # two images: model(x)[0, channel] is not the objective
     channel, lr = 2, 0.5
     x = x0.clone().requires_grad_(True)
     got = _tensor(_call(ascent_step, "ascent_step(model, x, 2, 0.5)", model, x, channel, lr), "ascent_step(model, x, 2, 0.5)")
