@@ -2,7 +2,7 @@
 
 ``import featlab as fl`` — each function's docstring names the notebook that explains it.
 """
-from . import cache, checks, extractor, loader, pipeline, plot, scale, settings, store, widgets
+from . import cache, checks, extractor, loader, pipeline, plot, scale, settings, similarity, store, widgets
 from .arcface import ArcFace
 from .cam import GradientCapture, cam, gap_head, grad_cam, layer_gradients
 from .conv import conv1x1_as_linear, conv2d, conv2d_loops, conv2d_unfold, conv_output_size
@@ -20,6 +20,7 @@ from .receptive import (ReceptiveField, empirical_receptive_field, receptive_fie
                         receptive_field_table)
 from .search import query_features, search, search_file
 from .settings import ExtractSettings, SettingsError
+from .similarity import similarity_map
 from .store import load_features, load_skipped, open_features
 from .visualize import channel_activation, fourier_scale, maximize_activation
 
