@@ -5,8 +5,11 @@ Taught in ``notebooks/12_performance.ipynb``; run by the ``featlab extract`` com
 Who does what: :class:`featlab.settings.ExtractSettings` holds the job's settings, checked
 once; :mod:`featlab.loader` turns files into batches (decoding threads, or one pipeline per
 core group on a CPU); :class:`featlab.extractor.FeatureExtractor` turns a batch into pooled
-vectors; :mod:`featlab.store` writes them to the HDF5 file, whose rows are committed batch
-by batch, so an interrupted run resumes where it stopped, each picture exactly once.
+vectors; :mod:`featlab.store` writes them to the HDF5 file. Rows are committed at most a
+second apart, each commit all or nothing (a redo journal, :mod:`featlab.store`): a killed run
+loses at most its last second of work, a full disk or a failed write stops it with a one-line
+error and loses nothing committed, and a rerun resumes with each picture exactly once.
+Ctrl-C commits the finished batches first.
 
 Speed (``benchmarks/extract_speed.py``, figures in ``benchmarks/README.md``): decoding runs
 on threads ahead of the model, pixels travel as uint8 and are normalised on the device; the
@@ -133,6 +136,7 @@ def run(model: nn.Module, folder: str | os.PathLike, out: str | os.PathLike, set
         done, earlier = set(writer.stored), set(writer.skipped)
         todo = [p for p in paths if p not in done and p not in earlier]
         n_earlier = sum(p in earlier for p in paths)  # in the folder, skipped before, not retried
+        writer.remaining = len(todo)  # sizes the message if the disk fills up
         if progress:
             from tqdm.auto import tqdm
             bar = tqdm(total=len(todo), desc="featlab extract", unit="img", dynamic_ncols=True)

@@ -250,22 +250,57 @@ def test_nan_inputs_are_refused():
         fl.load_image(arr)
 
 
-def test_channels_last_gives_the_same_features_and_restores_the_model(folder, lite0, tmp_path):
-    cache.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False)
-    cache.extract_folder(lite0, folder, "head", tmp_path / "b.h5", progress=False, channels_last=True)
+def layouts_seen(monkeypatch):
+    """Records, at each forward pass of extract_folder, whether the input and the model's
+    first convolution were channels_last (NHWC) or not."""
+    real, seen = fl.FeatureExtractor.maps, []
+    nhwc = torch.channels_last
+
+    def spy(extractor, x):
+        model = extractor.model  # the model the forward pass runs (a copy, for channels_last)
+        seen.append((x.is_contiguous(memory_format=nhwc) and not x.is_contiguous(),
+                     model.conv_stem.weight.is_contiguous(memory_format=nhwc) and not model.conv_stem.weight.is_contiguous()))
+        return real(extractor, x)
+
+    monkeypatch.setattr(fl.FeatureExtractor, "maps", spy)
+    return seen
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_channels_last_gives_the_same_features_and_restores_the_model(folder, lite0, tmp_path, monkeypatch, streams):
+    seen = layouts_seen(monkeypatch)
+    cache.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False, channels_last=False,
+                         streams=streams)
+    assert seen and set(seen) == {(False, False)}         # NCHW: input and weights
+    seen.clear()
+    cache.extract_folder(lite0, folder, "head", tmp_path / "b.h5", progress=False, streams=streams)  # default
+    assert seen and set(seen) == {(True, True)}           # NHWC: input and weights
     np.testing.assert_allclose(cache.load_features(tmp_path / "a.h5")[1]["head"],
                                cache.load_features(tmp_path / "b.h5")[1]["head"], rtol=1e-4, atol=1e-5)
     assert lite0.conv_stem.weight.is_contiguous()
     assert all(not t.is_inference() for t in lite0.parameters())
 
 
-def test_streams_give_the_same_features_and_leave_model_and_threads_as_they_were(folder, lite0, tmp_path):
+def test_streams_give_the_same_features_and_leave_model_and_threads_as_they_were(folder, lite0, tmp_path,
+                                                                                   monkeypatch):
+    import threading
     before = torch.get_num_threads()
+    real, seen = fl.FeatureExtractor.maps, []
+
+    def spy(*a, **k):  # the thread count where the forward pass runs: in a stream's own thread
+        seen.append((threading.get_ident(), torch.get_num_threads()))
+        return real(*a, **k)
+
+    monkeypatch.setattr(fl.FeatureExtractor, "maps", spy)
     runs = {}
     for streams, batch_size in ((1, 16), (2, 16), (2, 3), (3, 2)):
         out = tmp_path / f"s{streams}_{batch_size}.h5"
+        seen.clear()
         summary = cache.extract_folder(lite0, folder, "head", out, batch_size=batch_size, progress=False,
                                        streams=streams)
+        share = before if streams == 1 else max(1, loader._cores() // streams)  # OpenMP's count is per thread
+        assert seen and {n for _, n in seen} == {share}, (streams, seen)
+        assert ({t for t, _ in seen} == {threading.get_ident()}) == (streams == 1)
         assert summary["done"] == 7 and list(summary["skipped"]) == ["broken.png"]
         assert "not an image" in summary["skipped"]["broken.png"] or "corrupt" in summary["skipped"]["broken.png"]
         runs[streams, batch_size] = cache.load_features(out)

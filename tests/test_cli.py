@@ -47,12 +47,15 @@ def test_options_reach_the_file(folder, tmp_path, capsys):
     assert len(paths) == 3 and feats["head"].shape == (3, 1280 * 7 * 7) and feats["block4"].dtype.name == "float16"
 
 
-def test_speed_options_reach_the_file(folder, tmp_path, capsys):
+def test_speed_options_reach_the_file(folder, tmp_path, capsys, monkeypatch):
+    real, inputs = fl.FeatureExtractor.maps, []
+    monkeypatch.setattr(fl.FeatureExtractor, "maps", lambda ex, x: inputs.append(x) or real(ex, x))
     out = tmp_path / "fast.h5"
-    assert main(["extract", str(folder), "--out", str(out), "--precision", "bfloat16", "--channels-last",
+    assert main(["extract", str(folder), "--out", str(out), "--precision", "bfloat16", "--no-channels-last",
                  "--fast-decode", "--no-progress"]) == 0
     with h5py.File(out) as f:
         assert (f.attrs["precision"], f.attrs["decode"]) == ("bfloat16", "pillow-draft")
+    assert inputs and all(x.is_contiguous() for x in inputs)  # NCHW, as asked (the default is NHWC)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -73,13 +76,17 @@ def test_bad_options_are_refused_clearly(folder, tmp_path, capsys, args, message
 
 def test_errors_are_one_line_not_a_traceback(folder, tmp_path, capsys):
     out = tmp_path / "cli.h5"
-    assert main(["extract", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
-    assert "is not a folder" in capsys.readouterr().err
-    assert main(["extract", str(folder), "--out", str(out), "--layers", "hed", "--no-progress"]) == 2
-    assert "unknown layer 'hed'" in capsys.readouterr().err
+
+    def one_line(argv, text):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("featlab: error: ") and err.count("\n") == 1 and err.endswith("\n"), err
+        assert text in err
+
+    one_line(["extract", str(tmp_path / "nowhere"), "--out", str(out)], "is not a folder")
+    one_line(["extract", str(folder), "--out", str(out), "--layers", "hed", "--no-progress"], "unknown layer 'hed'")
     if not torch.cuda.is_available():
-        assert main(["extract", str(folder), "--out", str(out), "--device", "cuda"]) == 2
-        assert "sees no CUDA GPU" in capsys.readouterr().err
+        one_line(["extract", str(folder), "--out", str(out), "--device", "cuda"], "sees no CUDA GPU")
 
 
 def test_second_run_on_the_same_file(folder, tmp_path, capsys):

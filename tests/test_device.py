@@ -33,14 +33,18 @@ def test_default_is_cuda_when_present_else_cpu(monkeypatch):
     assert fl.device() == torch.device("cpu")
 
 
-def test_default_on_this_machine(monkeypatch):
+@pytest.mark.parametrize("cuda, n, mps, expected", [
+    (False, 0, False, "cpu"),
+    (False, 0, True, "mps"),
+    (True, 1, False, "cuda"),
+    (True, 2, True, "cuda"),   # a CUDA GPU comes before MPS
+])
+def test_default_follows_the_table(monkeypatch, cuda, n, mps, expected):
+    """The documented order (cuda if present, else mps, else cpu), as a table of answers."""
     monkeypatch.delenv("FEATLAB_DEVICE", raising=False)
-    if torch.cuda.is_available():
-        assert fl.device() == torch.device("cuda")
-    elif torch.backends.mps.is_available():
-        assert fl.device() == torch.device("mps")
-    else:
-        assert fl.device() == torch.device("cpu")
+    (gpus(monkeypatch, n) if cuda else no_gpu(monkeypatch))
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert fl.device() == torch.device(expected)
 
 
 @pytest.mark.parametrize("value", ["cuda", "cuda:0", "cuda:1"])
