@@ -166,6 +166,8 @@ WRONG = {
     "ln: eps fixed at 1e-6": (fl.checks.check_layer_norm_tokens, lambda t, eps=1e-5: _ln(t, 1e-6), ""),
     "ln: unbiased": (fl.checks.check_layer_norm_tokens, lambda t, eps=1e-5: _norm(t, -1, unbiased=True), "biased"),
     "ln: over tokens": (fl.checks.check_layer_norm_tokens, lambda t, eps=1e-5: _norm(t, 1), "token axis"),
+    "ln: centred in place": (fl.checks.check_layer_norm_tokens, lambda t, eps=1e-5: (lambda v: t.sub_(t.mean(-1, keepdim=True))
+                             / (v + eps).sqrt())(t.var(-1, keepdim=True, unbiased=False)), "in place"),
 }
 
 

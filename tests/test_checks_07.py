@@ -233,6 +233,10 @@ WRONG = {
     "cosine: norms not squared-rooted": (check_cosine_matrix,
                                          lambda a, b: a @ b.T / ((a ** 2).sum(1)[:, None] * (b ** 2).sum(1)[None]), ""),
     "fuse: no weights": (check_fuse_layers, lambda e, w: fuse_layers(e, {n: 1.0 for n in e}), "weights were ignored"),
+    "cosine: rows normalised in place": (check_cosine_matrix, lambda a, b: a.div_(a.norm(dim=1, keepdim=True))
+                                         @ b.div_(b.norm(dim=1, keepdim=True)).T, "in place"),
+    "fuse: layers normalised in place": (check_fuse_layers, lambda e, w: fuse_layers({n: e[n].div_(e[n].norm(dim=1, keepdim=True))
+                                         for n in e}, w), "in place"),
 }
 
 

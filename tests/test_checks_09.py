@@ -182,6 +182,8 @@ WRONG = {
                    for i, j in itertools.combinations(torch.unique(y).tolist(), 2)]).sum(), "summed"),
     "project: no normalisation": (fl.checks.check_projection, lambda x, w: x @ w, "divide by ||w||"),
     "project: (N, 1)": (fl.checks.check_projection, lambda x, w: x @ w[:, None] / w.norm(), "(N, 1)"),
+    "spread: x centred in place": (fl.checks.check_mean_and_spread, lambda x: (lambda mu: (mu, (x.sub_(mu) ** 2).sum(1).mean()))(
+        x.mean(0)), "in place"),
 }
 
 

@@ -195,6 +195,8 @@ WRONG = {
     "1d: squares of sigma": (fl.checks.check_frechet_1d, lambda ma, sa, mb, sb: (ma - mb) ** 2 + (sa ** 2 - sb ** 2) ** 2,
                              "standard deviations"),
     "term: norm": (fl.checks.check_mean_term, lambda a, b: float(np.linalg.norm(a - b)), "not its square"),
+    "cov: features centred in place": (fl.checks.check_mean_and_cov, lambda x: (lambda mu: (mu, np.cov(
+        np.subtract(x, mu, out=x), rowvar=False)))(x.mean(0)), "in place"),
 }
 
 

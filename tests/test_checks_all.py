@@ -77,3 +77,30 @@ def test_the_solution_of_the_master_passes(call, capsys):
     number, check, fn = call
     getattr(checks, check)(getattr(solution(number), fn))
     assert capsys.readouterr().out.startswith("✓")
+
+
+IN_PLACE_ALLOWED = {"check_ascent_step", "check_arcface_logits", "check_cosine_logits"}
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_a_function_that_changes_its_input_fails(name):
+    """The caller's tensors and arrays must stay as they were (x /= norm, x -= mean, fill_diagonal_)."""
+    seen = []
+
+    def scribbles(*args, **kwargs):
+        for a in list(args) + [v for d in args if isinstance(d, dict) for v in d.values()]:
+            if isinstance(a, torch.Tensor) and a.numel() and not a.requires_grad:
+                seen.append(a)
+                a[(0,) * a.ndim] += 1 if a.dtype != torch.bool else True
+            elif isinstance(a, np.ndarray) and a.size:
+                seen.append(a)
+                a.reshape(-1)[0] += 1
+        return None
+
+    if name in IN_PLACE_ALLOWED:
+        pytest.skip("this exercise's function may change its input")
+    with pytest.raises(ExerciseError) as e:
+        getattr(checks, name)(scribbles)
+    if not seen:
+        pytest.skip("this check gives the function no tensor or array")
+    assert "in place" in str(e.value)

@@ -4,6 +4,11 @@ Each ``check_*`` takes the learner's function (or result), compares it with feat
 implementation or a library reference on fresh inputs, prints a ✓ line when right, and
 raises :class:`ExerciseError` (an AssertionError) saying what is wrong when not.
 Exercise ``NN`` calls ``fl.checks.check_…``; the code lives in ``checks/nbNN_<topic>.py``.
+
+One meaning per outcome: every check is decorated with ``learner_check`` (``_common.py``), which
+calls the learner's function through one path, so an exception raised inside it, or a change to
+the tensors/arrays it was given, is an ExerciseError naming the call (a failed check). Any other
+exception escaping a check is a bug of the check itself.
 """
 from ._common import ExerciseError
 from .nb01_convolution import *  # noqa: F401,F403

@@ -44,29 +44,63 @@ def _describe(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _arrays(args, kwargs) -> list[tuple[str, object]]:
+    """The tensors and arrays among a call's arguments (also inside dicts), with a label each."""
+    found = []
+    for label, value in [(f"argument {i + 1}", a) for i, a in enumerate(args)] + list(kwargs.items()):
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for key, v in items:
+            if isinstance(v, (torch.Tensor, np.ndarray)):
+                found.append((label if key is None else f"{label}[{key!r}]", v))
+    return found
+
+
+def _copy(v):
+    return v.detach().clone() if isinstance(v, torch.Tensor) else v.copy()
+
+
+def _unchanged(before, after) -> bool:
+    if isinstance(after, torch.Tensor):
+        return tuple(before.shape) == tuple(after.shape) and bool(torch.equal(before, after.detach()))
+    return before.shape == after.shape and bool(np.array_equal(before, after, equal_nan=after.dtype.kind in "fc"))
+
+
 class _Learner:
     """The learner's function, called only through :func:`_call`: an exception raised inside it
-    becomes an ExerciseError naming the call, e.g. ``conv_output_size(224, 3, 1, 1, 1) raised ...``."""
+    becomes an ExerciseError naming the call, e.g. ``conv_output_size(224, 3, 1, 1, 1) raised ...``;
+    unless ``in_place`` is allowed, changing a tensor or array it was given is a mistake too."""
 
-    def __init__(self, fn, name: str):
-        self.fn, self.__name__ = fn, name
+    def __init__(self, fn, name: str, in_place: bool = False):
+        self.fn, self.__name__, self.in_place = fn, name, in_place
         self.__wrapped__ = fn
 
     def __call__(self, *args, **kwargs):
         parts = [_describe(a) for a in args] + [f"{k}={_describe(v)}" for k, v in kwargs.items()]
-        return _call(self.fn, f"{self.__name__}({', '.join(parts)})", *args, **kwargs)
+        what = f"{self.__name__}({', '.join(parts)})"
+        given = [] if self.in_place else [(label, v, _copy(v)) for label, v in _arrays(args, kwargs)]
+        out = _call(self.fn, what, *args, **kwargs)
+        for label, v, before in given:
+            if not _unchanged(before, v):
+                raise ExerciseError(f"{what} changed its input ({label}) in place (an x /= ..., x -= ..., "
+                                    "x[...] = ... or a method ending in _, such as fill_diagonal_): the caller's data "
+                                    "must stay as it was, so work on a copy (x.clone(), x.copy()) or write "
+                                    "x = x / ... instead.")
+        return out
 
 
-def learner_check(check):
+def learner_check(check=None, *, in_place: bool = False):
     """Decorator of every ``check_*``: its argument, the learner's function, is called through
-    :func:`_call`, so a mistake that raises inside it is a failed check, never a crash of the check."""
+    :func:`_call`, so a mistake that raises inside it is a failed check, never a crash of the check,
+    and (unless ``in_place=True``) a function that changes its inputs fails too."""
+    if check is None:
+        return functools.partial(learner_check, in_place=in_place)
     default = check.__name__.removeprefix("check_")
 
     @functools.wraps(check)
     def wrapper(fn, *args, **kwargs):
         if callable(fn) and not isinstance(fn, _Learner):
             name = getattr(fn, "__name__", "")
-            fn = _Learner(fn, name if name.isidentifier() else default)
+            fn = _Learner(fn, name if name.isidentifier() else default, in_place)
         return check(fn, *args, **kwargs)
 
     return wrapper

@@ -38,7 +38,7 @@ def _gradient_matches(learner, reference, x: torch.Tensor, what: str, name: str)
 
 # --- 1. cosine logits ------------------------------------------------------------------------
 
-@learner_check
+@learner_check(in_place=True)   # editing the given (non-leaf) cosines in place is allowed
 def check_cosine_logits(cosine_logits) -> None:
     """``cosine_logits(embeddings, weight, s)``: (N, D), (C, D) -> (N, C) logits s·cos θ_j."""
     from ..arcface import ArcFace
@@ -103,7 +103,7 @@ def _arcface_case(seed: int, s: float, m: float):
     return cos, labels
 
 
-@learner_check
+@learner_check(in_place=True)   # editing the given (non-leaf) cosines in place is allowed
 def check_arcface_logits(arcface_logits) -> None:
     """``arcface_logits(cos, labels, s, m)``: (N, C) cosines, (N,) labels -> (N, C) ArcFace logits."""
     from ..arcface import ArcFace

@@ -97,7 +97,7 @@ def _steps(model, x0, channel, lr, n, sign=1.0, zero=True, whole=False):
     return x.detach()
 
 
-@learner_check
+@learner_check(in_place=True)   # the step must change x in place
 def check_ascent_step(ascent_step) -> None:
     """``ascent_step(model, x, channel, lr)``: one gradient-ascent step on the input ``x``
     (a leaf tensor with ``requires_grad``), in place, ``x.grad`` zeroed afterwards; returns ``x``."""
