@@ -2,7 +2,8 @@
 
 ``import featlab as fl`` — each function's docstring names the notebook that explains it.
 """
-from . import cache, checks, extractor, loader, pipeline, plot, scale, settings, store, widgets
+from . import (cache, checks, contact_sheet, extractor, loader, pipeline, plot, scale, settings, similarity,
+               store, widgets)
 from .arcface import ArcFace
 from .cache import extract_folder, load_features, open_features
 from .cam import GradientCapture, cam, gap_head, grad_cam, layer_gradients
@@ -21,6 +22,7 @@ from .receptive import (ReceptiveField, empirical_receptive_field, receptive_fie
                         receptive_field_table)
 from .search import query_features, search, search_file
 from .settings import ExtractSettings, SettingsError
+from .similarity import similarity_map
 from .store import load_features, load_skipped, open_features
 from .visualize import channel_activation, fourier_scale, maximize_activation
 

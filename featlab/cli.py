@@ -99,6 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--layer", default=None, help="stored layer to search (default: the only one)")
     se.add_argument("--backend", default="torch", choices=["torch", "faiss"],
                     help="faiss needs: pip install featlab[search]")
+    se.add_argument("--html", default=None, metavar="FILE",
+                    help="also write a contact sheet: hits, scores and similarity maps, one offline HTML file")
+    se.add_argument("--png", default=None, metavar="FILE", help="also write the contact sheet as one PNG")
+    se.add_argument("--root", default=".", help="folder the file's picture paths are relative to "
+                                                "(the extracted folder; for --html/--png; default: .)")
     sub.add_parser("models", help="list models and whether their weights are on this machine")
     gr = sub.add_parser(
         "grade", help="run students' exercise notebooks; one CSV row per check, feedback, class summary",
@@ -189,6 +194,18 @@ def _search(args) -> int:
         for rank, (s, p) in enumerate(zip(row_s, row_p), 1):
             print(f"{rank:>4}  {s:7.4f}  {p}")
         print()
+    if args.html or args.png:
+        from . import contact_sheet
+
+        try:
+            res = contact_sheet.results(args.features, args.queries, k=args.k, layer=args.layer,
+                                        root=args.root, backend=args.backend)
+        except (ValueError, OSError, models.WeightsUnavailableError) as e:
+            print(f"featlab: error: {e}", file=sys.stderr)
+            return 2
+        for out, write in ((args.html, contact_sheet.write_html), (args.png, contact_sheet.write_png)):
+            if out:
+                print(f"contact sheet -> {write(res, out)}")
     return 0
 
 

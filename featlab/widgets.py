@@ -11,7 +11,7 @@ from torch import nn
 from .extractor import FeatureExtractor
 from .images import ImageLike
 
-__all__ = ["feature_explorer", "grad_cam_explorer"]
+__all__ = ["feature_explorer", "grad_cam_explorer", "search_explorer"]
 
 
 def feature_explorer(model: nn.Module, image: ImageLike, layers: Sequence[str]):
@@ -80,3 +80,98 @@ def grad_cam_explorer(model: nn.Module, image: ImageLike, layers: Sequence[str],
     lay.observe(draw, "value")
     draw()
     return W.VBox([W.HBox([cls, lay]), out])
+
+
+def search_explorer(model: nn.Module, pictures, queries=None, layers: Sequence[str] = ("block6", "head"),
+                    poolings: Sequence[str] = ("avg", "max"), k: int = 4):
+    """Search a gallery of pictures: pick a query (or upload one), a layer and a pooling; see
+    the top-k hits with their cosine scores and, under each hit, its similarity map
+    (:func:`featlab.similarity_map`), drawn as one picture.
+
+    ``pictures``: a folder or a list of picture files (the gallery). ``queries``: ``{name:
+    picture}`` offered in the dropdown (default: the gallery's files; a gallery picture is not
+    its own hit). The returned box's ``hits`` lists the shown ``(file, score)``, best first.
+    Gallery vectors of every layer and pooling are computed once (one pass);
+    each redraw embeds the query once and maps the k hits. Taught in
+    ``notebooks/16_search_your_photos.ipynb``.
+    """
+    import io
+    from pathlib import Path
+
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+    import torch
+    from PIL import Image
+
+    from .embed import l2_normalize
+    from .extractor import pool
+    from .images import load_image
+    from .similarity import similarity_map
+
+    if isinstance(pictures, (str, Path)):
+        folder = Path(pictures)
+        if not folder.is_dir():
+            raise ValueError(f"pictures must be a folder or a list of picture files; {folder} is not a folder.")
+        pictures = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp"))
+    files = [str(p) for p in pictures]
+    if not files:
+        raise ValueError("the gallery is empty: give a folder with pictures or a list of files.")
+    layers = list(layers)
+    extractor = FeatureExtractor(model, layers, pooling="none")
+    maps = {n: [] for n in layers}
+    for start in range(0, len(files), 16):
+        batch = extractor.prep(files[start:start + 16]).to(extractor.device)
+        for n, f in extractor.maps(batch).items():
+            maps[n].append(f.float().cpu())
+    gallery = {(n, how): l2_normalize(pool(torch.cat(maps[n]), how)) for n in layers for how in poolings}
+    options = dict(queries) if queries is not None else {Path(f).name: f for f in files}
+
+    query = W.Dropdown(options=list(options), description="query")
+    layer = W.Dropdown(options=layers, value=layers[-1], description="layer")
+    how = W.Dropdown(options=list(poolings), description="pooling")
+    hits = W.IntSlider(k, 1, min(8, len(files)), description="k")
+    upload = W.FileUpload(accept="image/*", multiple=False, description="upload a query")
+    out = W.Output()
+
+    def draw(*_):
+        q_pic = load_image(options[query.value])
+        qv = l2_normalize(FeatureExtractor(model, layer.value, how.value).from_pictures([q_pic])[layer.value].cpu())[0]
+        scores = gallery[(layer.value, how.value)] @ qv
+        own = [i for i, f in enumerate(files) if options[query.value] == f]
+        scores[own] = -2.0
+        top = scores.argsort(descending=True)[:hits.value].tolist()
+        n = len(top)
+        box.hits = [(files[i], float(scores[i])) for i in top]
+        fig, axes = plt.subplots(2, n + 1, figsize=(1.9 * (n + 1), 3.9))
+        axes[0, 0].imshow(q_pic), axes[0, 0].set_title("query", fontsize=8)
+        axes[1, 0].text(0.5, 0.5, f"{layer.value}\n{how.value} pooling", ha="center", va="center", fontsize=8)
+        for j, i in enumerate(top, start=1):
+            pic = load_image(files[i])
+            s = similarity_map(model, qv.numpy(), pic, layer=layer.value, pooling=how.value)
+            axes[0, j].imshow(pic), axes[0, j].set_title(f"{Path(files[i]).name[:16]}\n{scores[i]:.3f}", fontsize=7)
+            axes[1, j].imshow(pic), axes[1, j].imshow(s, cmap="jet", alpha=0.5, vmin=-1, vmax=1)
+            axes[1, j].set_title("why: similarity map", fontsize=7)
+        for a in axes.flat:
+            a.axis("off")
+        fig.tight_layout()
+        with out:
+            out.clear_output(wait=True)
+            plt.show()
+        plt.close(fig)
+
+    def uploaded(change):
+        files_up = change["new"]
+        if not files_up:
+            return
+        item = files_up[0]
+        name = f"uploaded: {item['name']}"
+        options[name] = load_image(Image.open(io.BytesIO(bytes(item["content"]))))
+        query.options = list(options)
+        query.value = name  # redraws
+
+    for control in (query, layer, how, hits):
+        control.observe(draw, "value")
+    upload.observe(uploaded, "value")
+    box = W.VBox([W.HBox([query, layer]), W.HBox([how, hits]), upload, out])
+    draw()
+    return box

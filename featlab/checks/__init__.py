@@ -26,3 +26,4 @@ from .nb12_performance import *  # noqa: F401,F403
 from .nb13_debugging import *  # noqa: F401,F403
 from .nb14_dense import *  # noqa: F401,F403
 from .nb15_activation import *  # noqa: F401,F403
+from .nb16_search import *  # noqa: F401,F403
