@@ -2,10 +2,9 @@
 
 ``import featlab as fl`` — each function's docstring names the notebook that explains it.
 """
-from . import (cache, checks, contact_sheet, extractor, loader, pipeline, plot, scale, settings, similarity,
+from . import (checks, contact_sheet, extractor, loader, pipeline, plot, scale, settings, similarity,
                store, widgets)
 from .arcface import ArcFace
-from .cache import extract_folder, load_features, open_features
 from .cam import GradientCapture, cam, gap_head, grad_cam, layer_gradients
 from .conv import conv1x1_as_linear, conv2d, conv2d_loops, conv2d_unfold, conv_output_size
 from .describe import LayerRow, describe

@@ -1,6 +1,6 @@
 """The feature file: its format, its one writer and its readers.
 
-Taught in ``notebooks/12_performance.ipynb``; written by :func:`featlab.cache.extract_folder`
+Taught in ``notebooks/12_performance.ipynb``; written by :func:`featlab.pipeline.extract_folder`
 and :func:`featlab.scale.write_hdf5`, read by :func:`load_features`, :func:`open_features`,
 :func:`load_skipped`, :func:`featlab.search.search_file` and ``featlab search``.
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import featlab as fl
-import featlab.cache as cache
+from featlab import store
 from featlab.cli import main
 from helpers import held_open
 
@@ -41,7 +41,7 @@ def test_options_reach_the_file(folder, tmp_path, capsys):
     out = tmp_path / "opts.h5"
     assert main(["extract", str(folder), "--out", str(out), "--layers", "block4,head", "--pool", "none",
                  "--dtype", "float16", "--workers", "0", "--streams", "1", "--device", "cpu", "--no-progress"]) == 0
-    paths, feats = cache.load_features(out)
+    paths, feats = store.load_features(out)
     with h5py.File(out) as f:
         assert f.attrs["streams"] == "1"
     assert len(paths) == 3 and feats["head"].shape == (3, 1280 * 7 * 7) and feats["block4"].dtype.name == "float16"

@@ -61,9 +61,9 @@ def model():
 def reference(folder, model, tmp_path_factory):
     """featlab's own extraction of the folder: (paths, {layer: (N, D)}, {path: reason})."""
     out = tmp_path_factory.mktemp("ref") / "ref.h5"
-    fl.cache.extract_folder(model, folder, LAYERS, out, progress=False, batch_size=8)
-    paths, feats = fl.cache.load_features(out)
-    return paths, feats, fl.cache.load_skipped(out)
+    fl.pipeline.extract_folder(model, folder, LAYERS, out, progress=False, batch_size=8)
+    paths, feats = fl.store.load_features(out)
+    return paths, feats, fl.store.load_skipped(out)
 
 
 @pytest.fixture(scope="module")
@@ -140,11 +140,11 @@ def test_corrupt_file_gets_nan_and_the_reason_featlab_gives(job, folder, referen
 def test_hdf5_round_trip_is_a_featlab_file(job, folder, reference, model):
     ns, out = job
     assert ns["info"]["done"] == 12 and list(ns["info"]["skipped"]) == ["broken.jpg"]
-    paths, feats = fl.cache.load_features(out / "feats.h5")
+    paths, feats = fl.store.load_features(out / "feats.h5")
     assert_same(paths, feats, reference)
-    assert fl.cache.load_skipped(out / "feats.h5") == reference[2]
+    assert fl.store.load_skipped(out / "feats.h5") == reference[2]
     # featlab's own extraction sees a finished file: same settings, nothing left to do
-    again = fl.cache.extract_folder(model, folder, LAYERS, out / "feats.h5", progress=False)
+    again = fl.pipeline.extract_folder(model, folder, LAYERS, out / "feats.h5", progress=False)
     assert (again["done"], again["skipped_earlier"], again["total"]) == (0, 1, 12)
     # and search finds each stored picture as its own best match
     scores, indices, hits = fl.search_file(out / "feats.h5", feats["head"][:3], k=1, layer="head")

@@ -5,7 +5,7 @@ import torch
 from sklearn.metrics.pairwise import cosine_similarity
 
 import featlab as fl
-import featlab.cache as cache
+from featlab import store
 from featlab.cli import main
 from featlab.search import search, search_file
 
@@ -75,7 +75,7 @@ def test_file_search_ignores_uncommitted_rows(tmp_path):
     np.testing.assert_array_equal(i, ref_i)
     np.testing.assert_allclose(s, ref_s, atol=1e-5)
     assert hits == [[names[j] for j in row] for row in ref_i]
-    with cache.open_features(path) as ff:
+    with store.open_features(path) as ff:
         assert ff.layers == ["head"] and ff.paths == names[:60] and ff.count == 60
         view = ff.features["head"]
         assert view.shape == (60, 16) and len(view) == 60 and view.dtype == np.float16
@@ -217,7 +217,7 @@ def test_cli_finds_the_query_itself_first(folder, feats, capsys, backend):
         assert rows[0][2] == query.rsplit("/", 1)[-1] and rows[0][1] == pytest.approx(1.0, abs=1e-3)
         assert rows[1][1] < 0.99 and rows[1][1] >= rows[2][1]
     # the printed scores are fl.search's on the stored features and fl.extract's query vectors
-    paths, stored = cache.load_features(feats)
+    paths, stored = store.load_features(feats)
     model = fl.load_model("efficientnet_lite0", device="cpu")
     q = fl.pool(fl.extract(model, [folder / "coffee.jpg"], "head")["head"], "avg")
     s, i = fl.search(stored["head"], q, k=3)

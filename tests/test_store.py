@@ -191,13 +191,13 @@ def test_a_full_disk_stops_the_run_with_one_line_and_the_rerun_completes(tiny_di
     assert err.count("\n") == 1 and err.startswith(f"featlab: error: cannot write '{out}'"), err
     assert "the disk is full" in err and "the 8 rows committed before are kept" in err
     assert "the 16 pictures left need about" in err and "run the same command again" in err
-    paths, feats = fl.cache.load_features(out)
+    paths, feats = fl.store.load_features(out)
     assert paths == [f"p{i:02d}.jpg" for i in range(8)] and feats["head"].shape == (8, 1280)
     assert not store.journal_path(out).exists()  # a torn journal gives its space back
     ballast.unlink()  # space freed
     assert cli.main(argv) == 0
     assert "16 new, 24 total" in capsys.readouterr().out
-    paths, feats = fl.cache.load_features(out)
+    paths, feats = fl.store.load_features(out)
     assert sorted(paths) == [f"p{i:02d}.jpg" for i in range(24)] and feats["head"].shape == (24, 1280)
 
 

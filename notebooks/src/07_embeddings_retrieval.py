@@ -524,7 +524,7 @@ plt.tight_layout(rect=(0, 0.07, 1, 1)); plt.show()
 #
 # ## Storing embeddings: HDF5, float16 against float32
 #
-# A gallery's embeddings are computed once and stored. (`fl.cache.extract_folder` does this for
+# A gallery's embeddings are computed once and stored. (`fl.extract_folder` does this for
 # a folder of pictures, float32, resumable; see notebook 12.) Unit vectors have every entry in
 # $[-1, 1]$, so float16 is a natural candidate: half the size. What does it cost? We write the
 # six layers' normalised vectors with `h5py` in both types, read them back as float32, and

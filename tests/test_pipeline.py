@@ -10,8 +10,7 @@ import torch
 from PIL import Image
 
 import featlab as fl
-import featlab.cache as cache
-from featlab import loader
+from featlab import extractor, loader, pipeline, store
 from helpers import held_open
 
 NAMES = ["chelsea", "coffee", "rocket", "astronaut", "china", "flower", "brick"]
@@ -47,12 +46,12 @@ def bomb_png(width=20000, height=20000) -> bytes:
 
 def test_extract_folder_matches_extract(folder, lite0, tmp_path):
     out = tmp_path / "f.h5"
-    summary = cache.extract_folder(lite0, folder, ["head", "block4"], out, batch_size=3, progress=False)
+    summary = pipeline.extract_folder(lite0, folder, ["head", "block4"], out, batch_size=3, progress=False)
     assert summary["done"] == 7 and summary["total"] == 7 and list(summary["skipped"]) == ["broken.png"]
     assert "not an image" in summary["skipped"]["broken.png"]
     assert summary["seconds"] > 0 and summary["images_per_s"] > 0
-    paths, feats = cache.load_features(out)
-    assert paths == [p for p in cache.list_images(folder) if p != "broken.png"]
+    paths, feats = store.load_features(out)
+    assert paths == [p for p in loader.list_images(folder) if p != "broken.png"]
     assert feats["head"].shape == (7, 1280) and feats["block4"].shape == (7, 80)
     assert feats["head"].dtype == np.float32
     direct = fl.extract(lite0, [folder / p for p in paths], "head")["head"].mean(dim=(2, 3))
@@ -79,13 +78,13 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(folder, lite0, tmp_p
 
     monkeypatch.setattr(fl.FeatureExtractor, "maps", flaky)
     with pytest.raises(KeyboardInterrupt):
-        cache.extract_folder(lite0, folder, "head", out, batch_size=2, progress=False, streams=streams)
-    written = cache.load_features(out)[0]
+        pipeline.extract_folder(lite0, folder, "head", out, batch_size=2, progress=False, streams=streams)
+    written = store.load_features(out)[0]
     if streams == 1:
         assert written == ["brick.jpg", "chelsea.jpg"]  # batch 1 (broken.png skipped)
-        assert list(cache.load_skipped(out)) == ["broken.png"]
+        assert list(store.load_skipped(out)) == ["broken.png"]
     else:  # two batches ran at once, either may have been interrupted: what is written is a prefix
-        good = [p for p in cache.list_images(folder) if p != "broken.png"]
+        good = [p for p in loader.list_images(folder) if p != "broken.png"]
         assert written in ([], ["brick.jpg"]) and written == good[:len(written)]
     # a crash in the middle of a write leaves rows beyond `count`: they must be dropped
     with h5py.File(out, "a") as f:
@@ -94,19 +93,19 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(folder, lite0, tmp_p
         for name in names:
             f[name].resize(f[name].shape[0] + 1, axis=0)
     monkeypatch.setattr(fl.FeatureExtractor, "maps", real)
-    summary = cache.extract_folder(lite0, folder, "head", out, batch_size=2, progress=False, streams=streams)
+    summary = pipeline.extract_folder(lite0, folder, "head", out, batch_size=2, progress=False, streams=streams)
     assert summary["done"] == 7 - len(written) and summary["total"] == 7
     assert summary["skipped_earlier"] + len(summary["skipped"]) == 1
     if streams == 1:
         assert summary["skipped_earlier"] == 1 and summary["skipped"] == {}
-    paths, feats = cache.load_features(out)
+    paths, feats = store.load_features(out)
     assert len(paths) == len(set(paths)) == 7 and feats["head"].shape == (7, 1280)
     fresh = tmp_path / "g.h5"
-    cache.extract_folder(lite0, folder, "head", fresh, batch_size=7, progress=False)
-    p2, f2 = cache.load_features(fresh)
+    pipeline.extract_folder(lite0, folder, "head", fresh, batch_size=7, progress=False)
+    p2, f2 = store.load_features(fresh)
     order = [paths.index(p) for p in p2]
     np.testing.assert_allclose(feats["head"][order], f2["head"], rtol=1e-4, atol=1e-5)
-    assert cache.extract_folder(lite0, folder, "head", out, progress=False)["done"] == 0
+    assert pipeline.extract_folder(lite0, folder, "head", out, progress=False)["done"] == 0
 
 
 def test_bad_files_are_skipped_with_reasons_and_not_retried(lite0, tmp_path):
@@ -123,7 +122,7 @@ def test_bad_files_are_skipped_with_reasons_and_not_retried(lite0, tmp_path):
     nan[3, 4] = np.nan
     Image.fromarray(nan, mode="F").save(root / "nan.tif")
     out = tmp_path / "f.h5"
-    s = cache.extract_folder(lite0, root, "head", out, batch_size=2, progress=False)
+    s = pipeline.extract_folder(lite0, root, "head", out, batch_size=2, progress=False)
     assert s["done"] == 2 and s["total"] == 2
     reasons = s["skipped"]
     assert sorted(reasons) == ["bomb.png", "empty.jpg", "nan.tif", "text.jpg", "truncated.jpg"]
@@ -132,60 +131,60 @@ def test_bad_files_are_skipped_with_reasons_and_not_retried(lite0, tmp_path):
     assert "corrupt or truncated" in reasons["truncated.jpg"]
     assert "not an image" in reasons["text.jpg"]
     assert "NaN" in reasons["nan.tif"]
-    assert cache.load_skipped(out) == reasons
-    again = cache.extract_folder(lite0, root, "head", out, progress=False)
+    assert store.load_skipped(out) == reasons
+    again = pipeline.extract_folder(lite0, root, "head", out, progress=False)
     assert again["done"] == 0 and again["skipped"] == {} and again["skipped_earlier"] == 5
     (root / "empty.jpg").write_bytes(good)  # the user fixes one file
-    assert cache.extract_folder(lite0, root, "head", out, progress=False)["done"] == 0
-    retried = cache.extract_folder(lite0, root, "head", out, progress=False, retry_skipped=True)
+    assert pipeline.extract_folder(lite0, root, "head", out, progress=False)["done"] == 0
+    retried = pipeline.extract_folder(lite0, root, "head", out, progress=False, retry_skipped=True)
     assert retried["done"] == 1 and len(retried["skipped"]) == 4 and retried["skipped_earlier"] == 0
-    assert sorted(cache.load_skipped(out)) == ["bomb.png", "nan.tif", "text.jpg", "truncated.jpg"]
-    assert cache.load_features(out)[0] == ["chelsea.jpg", "coffee.jpg", "empty.jpg"]
+    assert sorted(store.load_skipped(out)) == ["bomb.png", "nan.tif", "text.jpg", "truncated.jpg"]
+    assert store.load_features(out)[0] == ["chelsea.jpg", "coffee.jpg", "empty.jpg"]
 
 
 def test_second_writer_is_told_plainly(folder, lite0, tmp_path):
     out = tmp_path / "busy.h5"
-    cache.extract_folder(lite0, folder, "head", out, progress=False)
+    pipeline.extract_folder(lite0, folder, "head", out, progress=False)
     with held_open(out):
-        with pytest.raises(cache.FileInUseError, match="being written by another run.*another --out"):
-            cache.extract_folder(lite0, folder, "head", out, progress=False)
-    assert cache.extract_folder(lite0, folder, "head", out, progress=False)["done"] == 0  # free again
+        with pytest.raises(store.FileInUseError, match="being written by another run.*another --out"):
+            pipeline.extract_folder(lite0, folder, "head", out, progress=False)
+    assert pipeline.extract_folder(lite0, folder, "head", out, progress=False)["done"] == 0  # free again
 
 
 def test_bad_arguments_are_refused_clearly(folder, lite0, tmp_path):
     out = tmp_path / "f.h5"
     with pytest.raises(ValueError, match="batch_size must be a positive integer.*got 0"):
-        cache.extract_folder(lite0, folder, "head", out, batch_size=0, progress=False)
+        pipeline.extract_folder(lite0, folder, "head", out, batch_size=0, progress=False)
     with pytest.raises(ValueError, match="dtype must be one of"):
-        cache.extract_folder(lite0, folder, "head", out, dtype="int8", progress=False)
+        pipeline.extract_folder(lite0, folder, "head", out, dtype="int8", progress=False)
     with pytest.raises(ValueError, match="precision must be one of"):
-        cache.extract_folder(lite0, folder, "head", out, precision="bf16", progress=False)
+        pipeline.extract_folder(lite0, folder, "head", out, precision="bf16", progress=False)
     with pytest.raises(ValueError, match="pooling must be one of"):
-        cache.extract_folder(lite0, folder, "head", out, pooling="mean", progress=False)
+        pipeline.extract_folder(lite0, folder, "head", out, pooling="mean", progress=False)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         next(loader.load_batches(folder, ["chelsea.jpg"], fl.preprocess_for(lite0), 0))
-    assert not out.exists() or cache.load_features(out)[0] == []
+    assert not out.exists() or store.load_features(out)[0] == []
 
 
 def test_mismatched_file_and_bad_layer(folder, lite0, tmp_path):
     out = tmp_path / "f.h5"
-    cache.extract_folder(lite0, folder, "head", out, progress=False)
+    pipeline.extract_folder(lite0, folder, "head", out, progress=False)
     with pytest.raises(ValueError, match="layers: file has 'head', this run 'block4'.*another --out"):
-        cache.extract_folder(lite0, folder, "block4", out, progress=False)
+        pipeline.extract_folder(lite0, folder, "block4", out, progress=False)
     with pytest.raises(ValueError, match="dtype: file has 'float32', this run 'float16'"):
-        cache.extract_folder(lite0, folder, "head", out, dtype="float16", progress=False)
+        pipeline.extract_folder(lite0, folder, "head", out, dtype="float16", progress=False)
     with pytest.raises(ValueError, match="unknown layer 'hed'"):
-        cache.extract_folder(lite0, folder, "hed", tmp_path / "x.h5", progress=False)
+        pipeline.extract_folder(lite0, folder, "hed", tmp_path / "x.h5", progress=False)
     (tmp_path / "text.h5").write_text("not hdf5")
     with pytest.raises(OSError, match="not an HDF5 file"):
-        cache.extract_folder(lite0, folder, "head", tmp_path / "text.h5", progress=False)
+        pipeline.extract_folder(lite0, folder, "head", tmp_path / "text.h5", progress=False)
 
 
 def test_float16_storage_agrees_with_float32(folder, lite0, tmp_path):
-    cache.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False)
-    cache.extract_folder(lite0, folder, "head", tmp_path / "b.h5", dtype="float16", progress=False)
-    p32, f32 = cache.load_features(tmp_path / "a.h5")
-    p16, f16 = cache.load_features(tmp_path / "b.h5")
+    pipeline.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False)
+    pipeline.extract_folder(lite0, folder, "head", tmp_path / "b.h5", dtype="float16", progress=False)
+    p32, f32 = store.load_features(tmp_path / "a.h5")
+    p16, f16 = store.load_features(tmp_path / "b.h5")
     assert p32 == p16 and f16["head"].dtype == np.float16
     assert cosines(f32["head"], f16["head"]).min() > 0.9999
     s32 = fl.cosine_similarity(torch.from_numpy(f32["head"])).fill_diagonal_(-1).argmax(1)
@@ -194,10 +193,10 @@ def test_float16_storage_agrees_with_float32(folder, lite0, tmp_path):
 
 
 def test_bfloat16_on_the_cpu_agrees_with_float32(folder, lite0, tmp_path):
-    cache.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False)
-    fast = cache.extract_folder(lite0, folder, "head", tmp_path / "b.h5", progress=False,
+    pipeline.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False)
+    fast = pipeline.extract_folder(lite0, folder, "head", tmp_path / "b.h5", progress=False,
                                 precision="bfloat16", channels_last=True)
-    (p32, f32), (pbf, fbf) = cache.load_features(tmp_path / "a.h5"), cache.load_features(tmp_path / "b.h5")
+    (p32, f32), (pbf, fbf) = store.load_features(tmp_path / "a.h5"), store.load_features(tmp_path / "b.h5")
     assert p32 == pbf and fast["done"] == 7
     assert cosines(f32["head"], fbf["head"]).min() > 0.99    # the bound the docstring states
     assert not torch.equal(torch.from_numpy(f32["head"]), torch.from_numpy(fbf["head"]))  # it ran in bf16
@@ -214,10 +213,10 @@ def test_fast_decode_reads_large_jpegs_at_reduced_scale(lite0, tmp_path):
     small = fl.load_image(root / "chelsea.jpg", draft=256)
     assert small.size == (600, 450)  # 1/2 scale: 1/4 would give a short side of 225 < 256
     assert fl.load_image(root / "rocket.png", draft=256).size == (1200, 900)  # not a JPEG: untouched
-    exact = cache.extract_folder(lite0, root, "head", tmp_path / "a.h5", progress=False)
-    fast = cache.extract_folder(lite0, root, "head", tmp_path / "b.h5", progress=False, fast_decode=True)
+    exact = pipeline.extract_folder(lite0, root, "head", tmp_path / "a.h5", progress=False)
+    fast = pipeline.extract_folder(lite0, root, "head", tmp_path / "b.h5", progress=False, fast_decode=True)
     assert exact["done"] == fast["done"] == 4
-    (pa, fa), (pb, fb) = cache.load_features(tmp_path / "a.h5"), cache.load_features(tmp_path / "b.h5")
+    (pa, fa), (pb, fb) = store.load_features(tmp_path / "a.h5"), store.load_features(tmp_path / "b.h5")
     assert pa == pb
     cos = cosines(fa["head"], fb["head"])
     assert cos.min() > 0.99                                          # the bound the docstring states
@@ -233,8 +232,8 @@ def test_nan_features_stop_the_run_before_writing(folder, lite0, tmp_path):
         broken.bn2.weight[0] = float("nan")
     out = tmp_path / "nan.h5"
     with pytest.raises(ValueError, match="NaN or infinite features.*Nothing of this batch was written"):
-        cache.extract_folder(broken, folder, "head", out, progress=False)
-    assert cache.load_features(out)[0] == []
+        pipeline.extract_folder(broken, folder, "head", out, progress=False)
+    assert store.load_features(out)[0] == []
 
 
 def test_nan_inputs_are_refused():
@@ -269,14 +268,14 @@ def layouts_seen(monkeypatch):
 @pytest.mark.parametrize("streams", [1, 2])
 def test_channels_last_gives_the_same_features_and_restores_the_model(folder, lite0, tmp_path, monkeypatch, streams):
     seen = layouts_seen(monkeypatch)
-    cache.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False, channels_last=False,
+    pipeline.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False, channels_last=False,
                          streams=streams)
     assert seen and set(seen) == {(False, False)}         # NCHW: input and weights
     seen.clear()
-    cache.extract_folder(lite0, folder, "head", tmp_path / "b.h5", progress=False, streams=streams)  # default
+    pipeline.extract_folder(lite0, folder, "head", tmp_path / "b.h5", progress=False, streams=streams)  # default
     assert seen and set(seen) == {(True, True)}           # NHWC: input and weights
-    np.testing.assert_allclose(cache.load_features(tmp_path / "a.h5")[1]["head"],
-                               cache.load_features(tmp_path / "b.h5")[1]["head"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(store.load_features(tmp_path / "a.h5")[1]["head"],
+                               store.load_features(tmp_path / "b.h5")[1]["head"], rtol=1e-4, atol=1e-5)
     assert lite0.conv_stem.weight.is_contiguous()
     assert all(not t.is_inference() for t in lite0.parameters())
 
@@ -296,14 +295,14 @@ def test_streams_give_the_same_features_and_leave_model_and_threads_as_they_were
     for streams, batch_size in ((1, 16), (2, 16), (2, 3), (3, 2)):
         out = tmp_path / f"s{streams}_{batch_size}.h5"
         seen.clear()
-        summary = cache.extract_folder(lite0, folder, "head", out, batch_size=batch_size, progress=False,
+        summary = pipeline.extract_folder(lite0, folder, "head", out, batch_size=batch_size, progress=False,
                                        streams=streams)
         share = before if streams == 1 else max(1, loader._cores() // streams)  # OpenMP's count is per thread
         assert seen and {n for _, n in seen} == {share}, (streams, seen)
         assert ({t for t, _ in seen} == {threading.get_ident()}) == (streams == 1)
         assert summary["done"] == 7 and list(summary["skipped"]) == ["broken.png"]
         assert "not an image" in summary["skipped"]["broken.png"] or "corrupt" in summary["skipped"]["broken.png"]
-        runs[streams, batch_size] = cache.load_features(out)
+        runs[streams, batch_size] = store.load_features(out)
         with h5py.File(out) as f:
             assert f.attrs["streams"] == str(streams)
         assert torch.get_num_threads() == before          # each stream's share of the cores is undone
@@ -321,7 +320,7 @@ def test_a_model_that_cannot_be_copied_runs_one_stream(folder, lite0, tmp_path):
     lite0.lock = threading.Lock()                     # deepcopy fails on a lock
     try:
         with pytest.warns(UserWarning, match="cannot be copied .*one stream"):
-            summary = cache.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False, streams=2)
+            summary = pipeline.extract_folder(lite0, folder, "head", tmp_path / "a.h5", progress=False, streams=2)
     finally:
         del lite0.lock
     assert summary["done"] == 7
@@ -332,10 +331,10 @@ def test_a_model_that_cannot_be_copied_runs_one_stream(folder, lite0, tmp_path):
 def test_bad_streams_are_refused(folder, lite0, tmp_path, monkeypatch):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="streams must be a positive integer"):
-            cache.extract_folder(lite0, folder, "head", tmp_path / "x.h5", progress=False, streams=bad)
+            pipeline.extract_folder(lite0, folder, "head", tmp_path / "x.h5", progress=False, streams=bad)
     monkeypatch.setattr(fl.pipeline, "model_device", lambda m: torch.device("cuda", 0))
     with pytest.raises(ValueError, match="streams=2 runs pipelines side by side on CPU cores"):
-        cache.extract_folder(lite0, folder, "head", tmp_path / "x.h5", progress=False, streams=2)
+        pipeline.extract_folder(lite0, folder, "head", tmp_path / "x.h5", progress=False, streams=2)
     assert not (tmp_path / "x.h5").exists()
 
 
@@ -349,7 +348,7 @@ def test_uint8_path_equals_preprocess(folder, lite0):
 
 def test_load_batches_in_order_with_or_without_threads(folder, lite0):
     prep = fl.preprocess_for(lite0)
-    paths = cache.list_images(folder)
+    paths = loader.list_images(folder)
     runs = [list(loader.load_batches(folder, paths, prep, 3, workers=w)) for w in (0, 3)]
     for batches in runs:
         assert [p for b in batches for p in b.paths] == [p for p in paths if p != "broken.png"]
@@ -360,10 +359,10 @@ def test_load_batches_in_order_with_or_without_threads(folder, lite0):
 def test_jpeg_decoding_path_agrees_with_pillow(folder, lite0, tmp_path):
     """The GPU route (decode_jpeg, resize on tensors) run on the CPU: same files, close features."""
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
-    cache.extract_folder(lite0, folder, "head", a, progress=False)
-    s = cache.extract_folder(lite0, folder, "head", b, progress=False, jpeg_on_device=True)
+    pipeline.extract_folder(lite0, folder, "head", a, progress=False)
+    s = pipeline.extract_folder(lite0, folder, "head", b, progress=False, jpeg_on_device=True)
     assert s["done"] == 7 and list(s["skipped"]) == ["broken.png"]
-    (pa, fa), (pb, fb) = cache.load_features(a), cache.load_features(b)
+    (pa, fa), (pb, fb) = store.load_features(a), store.load_features(b)
     assert pa == pb and cosines(fa["head"], fb["head"]).min() > 0.99
 
 
@@ -389,18 +388,18 @@ def test_jpeg_header():
 
 def test_pool():
     f = torch.arange(8.0).view(1, 2, 2, 2)
-    assert cache.pool(f, "avg").tolist() == [[1.5, 5.5]] and cache.pool(f, "max").tolist() == [[3.0, 7.0]]
+    assert extractor.pool(f, "avg").tolist() == [[1.5, 5.5]] and extractor.pool(f, "max").tolist() == [[3.0, 7.0]]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_extract_folder_on_cuda_agrees_with_cpu(folder, lite0, tmp_path):
     gpu = fl.load_model("efficientnet_lite0", device="cuda")
-    cache.extract_folder(lite0, folder, "head", tmp_path / "cpu.h5", progress=False)
-    fast = cache.extract_folder(gpu, folder, "head", tmp_path / "gpu.h5", progress=False)  # bf16, nvJPEG
-    exact = cache.extract_folder(gpu, folder, "head", tmp_path / "gpu32.h5", progress=False,
+    pipeline.extract_folder(lite0, folder, "head", tmp_path / "cpu.h5", progress=False)
+    fast = pipeline.extract_folder(gpu, folder, "head", tmp_path / "gpu.h5", progress=False)  # bf16, nvJPEG
+    exact = pipeline.extract_folder(gpu, folder, "head", tmp_path / "gpu32.h5", progress=False,
                                  precision="float32", channels_last=False, jpeg_on_device=False)
     assert fast["done"] == exact["done"] == 7
-    (p0, f0), (p1, f1), (p2, f2) = (cache.load_features(tmp_path / f) for f in ("cpu.h5", "gpu.h5", "gpu32.h5"))
+    (p0, f0), (p1, f1), (p2, f2) = (store.load_features(tmp_path / f) for f in ("cpu.h5", "gpu.h5", "gpu32.h5"))
     assert p0 == p1 == p2
     assert cosines(f2["head"], f0["head"]).min() > 0.9999  # float32 (TF32 convolutions), Pillow
     assert cosines(f1["head"], f0["head"]).min() > 0.98     # bfloat16, nvJPEG (H100: 0.989 at worst)
