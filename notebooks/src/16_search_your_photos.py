@@ -151,16 +151,25 @@ plt.tight_layout(); plt.show()
 # %% [markdown]
 # ## Index the folder
 #
-# `featlab extract FOLDER --out F.h5 --layers block5,block6,head` on the command line;
-# `fl.extract_folder` runs the same engine from Python (same settings object, loader, extractor
-# and file). We store three layers, once with average and once with max pooling, and once the
-# head in float16 to measure what the smaller file costs.
+# `featlab extract FOLDER --out F.h5 --layers block5,block6,head` on the command line (run here
+# from the notebook, as you would in a terminal); `fl.extract_folder` runs the same engine from
+# Python (same settings object, loader, extractor and file). We store three layers, once with
+# average and once with max pooling, and once the head in float16 to measure what the smaller
+# file costs.
 
 # %%
+import subprocess
+import sys
+
 LAYERS = ["block5", "block6", "head"]
-files = {}
-for how, dtype in [("avg", "float32"), ("max", "float32"), ("avg", "float16")]:
-    files[how, dtype] = work / f"features_{how}_{dtype}.h5"
+files = {(how, dtype): work / f"features_{how}_{dtype}.h5"
+         for how, dtype in [("avg", "float32"), ("max", "float32"), ("avg", "float16")]}
+cli = subprocess.run([sys.executable, "-m", "featlab", "extract", str(folder), "--out", str(files["avg", "float32"]),
+                      "--layers", ",".join(LAYERS), "--streams", "1", "--no-progress"],
+                     capture_output=True, text=True)
+print("featlab extract:", ", ".join(cli.stdout.strip().splitlines()[-1].split(", ")[:3]) if cli.returncode == 0
+      else cli.stderr)
+for how, dtype in [("max", "float32"), ("avg", "float16")]:
     fl.extract_folder(model, folder, LAYERS if dtype == "float32" else ["head"], files[how, dtype],
                       pooling=how, dtype=dtype, progress=False, streams=1)
 paths, rows = fl.load_features(files["avg", "float32"])
