@@ -12,13 +12,6 @@ S = solution(4)
 CHECKS = [check_gap_logits, check_class_activation_map, check_upsample_normalize]
 
 
-def test_solutions_pass(capsys):
-    check_gap_logits(S.gap_logits)
-    check_class_activation_map(S.class_activation_map)
-    check_upsample_normalize(S.upsample_normalize)
-    assert capsys.readouterr().out.count("✓") == 3
-
-
 def test_other_right_answers_pass(capsys):
     check_gap_logits(lambda f, w, b: F.linear(F.adaptive_avg_pool2d(f, 1).flatten(1), w, b))
     check_class_activation_map(lambda f, w, t: (w[t][:, :, None, None] * f).sum(1))

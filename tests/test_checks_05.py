@@ -11,13 +11,6 @@ S = solution(5)
 CHECKS = [check_capture, check_fraction_active, check_top_channels]
 
 
-def test_solutions_pass(capsys):
-    check_capture(S.capture)
-    check_fraction_active(S.fraction_active)
-    check_top_channels(S.top_channels)
-    assert capsys.readouterr().out.count("✓") == 3
-
-
 def test_other_right_answers_pass(capsys):
     def capture_list(model, module, x):
         seen = []

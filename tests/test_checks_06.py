@@ -11,13 +11,6 @@ S = solution(6)
 CHECKS = [check_channel_weights, check_grad_cam_map, check_pointing_hit]
 
 
-def test_solutions_pass(capsys):
-    check_channel_weights(S.channel_weights)
-    check_grad_cam_map(S.grad_cam_map)
-    check_pointing_hit(S.pointing_hit)
-    assert capsys.readouterr().out.count("✓") == 3
-
-
 def test_other_right_answers_pass(capsys):
     check_channel_weights(lambda g: g.flatten(2).mean(-1))
     check_grad_cam_map(lambda a, g: torch.einsum("nk,nkhw->nhw", g.mean(dim=(2, 3)), a).clamp_min(0))
