@@ -155,3 +155,8 @@ def test_a_changed_comment_is_fuzzy_and_a_lost_figure_is_reported(tmp_path, monk
     assert entry.fuzzy and entry.previous_msgid == "scale by 0.5 first"
     entry.flags, entry.msgstr = [], "先乘以 0.5"
     assert translate.missing_pieces(entry.msgid, entry.msgstr) == ["figure 0.25"]
+
+
+def test_a_line_break_between_chinese_characters_is_removed():
+    """CommonMark renders a soft line break as a space, which shows between Chinese characters."""
+    assert translate.join_cjk_lines("第一行的结尾\n第二行，\n继续。\n- 列表\n$x$\n和") == "第一行的结尾第二行，继续。\n- 列表\n$x$\n和"
