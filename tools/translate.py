@@ -60,7 +60,7 @@ SOLUTION_TITLE = "（参考答案）"   # the English solution copies add " (sol
 HEADER = {"Project-Id-Version": "featlab", "Language": LANGUAGE, "MIME-Version": "1.0",
           "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"}
 
-_FORMULA = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", re.S)
+_FORMULA = re.compile(r"\$\$.+?\$\$|\$(?:[^$\n]|\n(?!\s*\n))+?\$", re.S)   # $…$ may wrap inside a paragraph
 _CODE = re.compile(r"`[^`\n]+`")
 _LINK = re.compile(r"(\]\()([^)\s]+)(\))")
 COMMENT = "comment"                   # msgctxt of every comment entry
