@@ -82,7 +82,11 @@ def test_missing_pieces_finds_figures_formulas_and_code():
     assert translate.missing_pieces(english, "窗口 $d(k-1)+1$，int，得到 0.862 或 61 %。") == ["code `int`"]
     wrapped = "so $a -\n2b$, where $c$ is"                   # a formula wrapped inside a paragraph
     assert translate.missing_pieces(wrapped, "所以 $a -\n2b$，其中 $c$ 是") == []
-    assert translate.missing_pieces(wrapped, "所以 $a - 2b$，其中 $c$ 是") == ["formula $a -\n2b$"]
+    assert translate.missing_pieces(wrapped, "所以 $a - 2b$，其中 $c$ 是") == []   # rejoined on one line
+    assert translate.missing_pieces(wrapped, "所以 $a-2b$，其中 $c$ 是") == ["formula $a -\n2b$"]
+    code = "call `f(x,\ny)` gives `z`"
+    assert translate.missing_pieces(code, "调用 `f(x, y)` 得到 `z`") == []
+    assert translate.missing_pieces(code, "调用 `f(x,y)` 得到 `z`") == ["code `f(x,\ny)`"]
 
 
 def test_update_marks_changed_english_fuzzy(tmp_path, monkeypatch):

@@ -61,7 +61,7 @@ HEADER = {"Project-Id-Version": "featlab", "Language": LANGUAGE, "MIME-Version":
           "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"}
 
 _FORMULA = re.compile(r"\$\$.+?\$\$|\$(?:[^$\n]|\n(?!\s*\n))+?\$", re.S)   # $…$ may wrap inside a paragraph
-_CODE = re.compile(r"`[^`\n]+`")
+_CODE = re.compile(r"`(?:[^`\n]|\n(?!\s*\n))+`")               # `code` may wrap too
 _LINK = re.compile(r"(\]\()([^)\s]+)(\))")
 COMMENT = "comment"                   # msgctxt of every comment entry
 _MARKER = re.compile(r"#\s*(NBVAL_\w+|noqa\b|type:|fmt:|pragma\b|%%|!)")
@@ -268,9 +268,10 @@ def missing_pieces(english: str, chinese: str) -> list[str]:
     for f in figures_in(english):
         if (f.value, f.percent) not in have:
             out.append(f"figure {f.text}")
+    flat = " ".join(chinese.split())                               # a wrapped piece may be rejoined
     for pattern, what in ((_FORMULA, "formula"), (_CODE, "code")):
         for piece in pattern.findall(english):
-            if piece not in chinese:
+            if " ".join(piece.split()) not in flat:
                 out.append(f"{what} {piece}")
     return out
 
