@@ -82,7 +82,11 @@ def test_missing_pieces_finds_figures_formulas_and_code():
     assert translate.missing_pieces(english, "窗口 $d(k-1)+1$，int，得到 0.862 或 61 %。") == ["code `int`"]
     wrapped = "so $a -\n2b$, where $c$ is"                   # a formula wrapped inside a paragraph
     assert translate.missing_pieces(wrapped, "所以 $a -\n2b$，其中 $c$ 是") == []
-    assert translate.missing_pieces(wrapped, "所以 $a - 2b$，其中 $c$ 是") == ["formula $a -\n2b$"]
+    assert translate.missing_pieces(wrapped, "所以 $a - 2b$，其中 $c$ 是") == []   # rejoined on one line
+    assert translate.missing_pieces(wrapped, "所以 $a-2b$，其中 $c$ 是") == ["formula $a -\n2b$"]
+    code = "call `f(x,\ny)` gives `z`"
+    assert translate.missing_pieces(code, "调用 `f(x, y)` 得到 `z`") == []
+    assert translate.missing_pieces(code, "调用 `f(x,y)` 得到 `z`") == ["code `f(x,\ny)`"]
 
 
 def test_update_marks_changed_english_fuzzy(tmp_path, monkeypatch):
@@ -151,3 +155,8 @@ def test_a_changed_comment_is_fuzzy_and_a_lost_figure_is_reported(tmp_path, monk
     assert entry.fuzzy and entry.previous_msgid == "scale by 0.5 first"
     entry.flags, entry.msgstr = [], "先乘以 0.5"
     assert translate.missing_pieces(entry.msgid, entry.msgstr) == ["figure 0.25"]
+
+
+def test_a_line_break_between_chinese_characters_is_removed():
+    """CommonMark renders a soft line break as a space, which shows between Chinese characters."""
+    assert translate.join_cjk_lines("第一行的结尾\n第二行，\n继续。\n- 列表\n$x$\n和") == "第一行的结尾第二行，继续。\n- 列表\n$x$\n和"

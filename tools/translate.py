@@ -61,7 +61,7 @@ HEADER = {"Project-Id-Version": "featlab", "Language": LANGUAGE, "MIME-Version":
           "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"}
 
 _FORMULA = re.compile(r"\$\$.+?\$\$|\$(?:[^$\n]|\n(?!\s*\n))+?\$", re.S)   # $…$ may wrap inside a paragraph
-_CODE = re.compile(r"`[^`\n]+`")
+_CODE = re.compile(r"`(?:[^`\n]|\n(?!\s*\n))+`")               # `code` may wrap too
 _LINK = re.compile(r"(\]\()([^)\s]+)(\))")
 COMMENT = "comment"                   # msgctxt of every comment entry
 _MARKER = re.compile(r"#\s*(NBVAL_\w+|noqa\b|type:|fmt:|pragma\b|%%|!)")
@@ -268,9 +268,10 @@ def missing_pieces(english: str, chinese: str) -> list[str]:
     for f in figures_in(english):
         if (f.value, f.percent) not in have:
             out.append(f"figure {f.text}")
+    flat = " ".join(chinese.split())                               # a wrapped piece may be rejoined
     for pattern, what in ((_FORMULA, "formula"), (_CODE, "code")):
         for piece in pattern.findall(english):
-            if piece not in chinese:
+            if " ".join(piece.split()) not in flat:
                 out.append(f"{what} {piece}")
     return out
 
@@ -346,6 +347,15 @@ def _zh_twin(path: Path) -> Path | None:
     return None
 
 
+_CJK = "\u3000-\u303f\u3400-\u9fff\uff00-\uffef"
+_SOFT_BREAK = re.compile(f"(?<=[{_CJK}])\n(?=[{_CJK}])")
+
+
+def join_cjk_lines(text: str) -> str:
+    """Remove a line break between two Chinese characters: Markdown would show it as a space."""
+    return _SOFT_BREAK.sub("", text)
+
+
 def chinese_notebook(src: Source, english_path: Path, zh_path: Path, solution: bool,
                      complete: set[Path]) -> nbformat.NotebookNode:
     """The Chinese twin of one built English notebook (catalogue assumed complete)."""
@@ -360,7 +370,7 @@ def chinese_notebook(src: Source, english_path: Path, zh_path: Path, solution: b
     out = copy.deepcopy(nb)
     for i, cell in enumerate(out.cells):
         if cell.cell_type == "markdown" and f"cell {i}" in zh:
-            text = _relink(zh[f"cell {i}"], src.home, zh_path.parent, complete)
+            text = _relink(join_cjk_lines(zh[f"cell {i}"]), src.home, zh_path.parent, complete)
             if solution and i == 0 and text.startswith("# "):
                 title, sep, rest = text.partition("\n")
                 text = f"{title}{SOLUTION_TITLE}{sep}{rest}"
