@@ -79,6 +79,7 @@ CORE: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "similarity map": (None, ()),
     "stride": (None, ("row:strides",)),                              # a tensor's strides: 步长
     "throughput": (None, ()),
+    "tie band": (None, ()),
     "trace ratio": (None, ()),
     "train mode": (r"train(?:ing)? mode", ()),
     "no clear difference": (None, ()),
