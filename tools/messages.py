@@ -59,10 +59,10 @@ def extract(package: Path = PACKAGE) -> list[Message]:
             if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
                 if call.func.id == "_" and arg is not None and not isinstance(arg, (ast.Constant, ast.JoinedStr)):
                     continue            # _(hint): shows a message marked with N_ where it was written
-                raise SystemExit(f"{path.relative_to(ROOT)}:{call.lineno}: {call.func.id}() takes one string "
+                raise SystemExit(f"{path.relative_to(package.parent)}:{call.lineno}: {call.func.id}() takes one string "
                                  "literal: write _(\"... {x} ...\").format(x=...), not an f-string")
             text = call.args[0].value
-            where = path.relative_to(ROOT).as_posix()
+            where = path.relative_to(package.parent).as_posix()
             msg = found.setdefault(text, Message(text, [], False))
             if where not in msg.files:
                 msg.files.append(where)
@@ -130,11 +130,12 @@ def update(path: Path = CATALOGUE, package: Path = PACKAGE) -> bool:
 def problems(path: Path = CATALOGUE, package: Path = PACKAGE) -> list[str]:
     """Why the catalogue does not translate every message of the code ([] = complete and current)."""
     if not path.exists():
-        return [f"no catalogue {path.relative_to(ROOT)} (run: python tools/messages.py update)"]
+        return [f"no catalogue {path} (run: python tools/messages.py update)"]
     po = polib.pofile(str(path))
     entries = {e.msgid: e for e in po if not e.obsolete}
     out = []
-    for msg in extract(package):
+    found = extract(package)
+    for msg in found:
         e = entries.get(msg.msgid)
         short = msg.msgid if len(msg.msgid) <= 70 else msg.msgid[:67] + "..."
         if e is None:
@@ -151,7 +152,7 @@ def problems(path: Path = CATALOGUE, package: Path = PACKAGE) -> list[str]:
                 continue
             if have != fields(msg.msgid):
                 out.append(f"{short!r}: the translation has placeholders {have}, the English {fields(msg.msgid)}")
-    extracted = {m.msgid for m in extract(package)}
+    extracted = {m.msgid for m in found}
     out += [f"{(e.msgid[:67] + '...') if len(e.msgid) > 70 else e.msgid!r}: "
             + ("obsolete entry (delete it)" if e.obsolete else "no such message in the code (run update)")
             for e in po if e.obsolete or e.msgid not in extracted]

@@ -123,7 +123,7 @@ def check_layer_norm_tokens(layer_norm_tokens) -> None:
         ]
         for hint, value in wrong:
             if _same(got, value):
-                raise ExerciseError(f"{what}: {hint}")
+                raise ExerciseError(_("{what}: {hint}").format(what=what, hint=hint))
     _close(got, want, what)
     # batch independence: one sample alone gives the same result as inside the batch
     alone = _tensor(layer_norm_tokens(t[1:2], eps), "layer_norm_tokens(one sample)")

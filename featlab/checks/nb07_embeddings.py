@@ -110,8 +110,8 @@ def _diagnose(got: list[float], want: list[float], ks, variants, what: str, gene
     head = _("{what}(..., k={k}) gave {got:.3f}, expected {want:.3f}").format(what=what, k=ks[i], got=got[i], want=want[i])
     for values, hint in variants:
         if all(abs(a - b) < 1e-6 for a, b in zip(got, values)):
-            raise ExerciseError(f"{head}: {hint}")
-    raise ExerciseError(f"{head}. {generic}")
+            raise ExerciseError(_("{head}: {hint}").format(head=head, hint=hint))
+    raise ExerciseError(_("{head}. {generic}").format(head=head, generic=generic))
 
 
 @learner_check

@@ -65,7 +65,7 @@ def check_mean_and_spread(mean_and_spread) -> None:
     for n, dim, seed in [(5, 3, 90), (7, 1, 91)]:
         x = _classes_2d(seed, [n], dim)[0]
         out = mean_and_spread(x.clone())
-        out = _pair(out, "mean_and_spread", _("(mu, sigma2)"))
+        out = _pair(out, "mean_and_spread", "(mu, sigma2)")
         mu = _tensor(out[0], _("mean_and_spread(x)[0] (the mean)"))
         want_mu = x.mean(dim=0)
         if tuple(mu.shape) == (n,) and n != dim:

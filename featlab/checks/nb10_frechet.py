@@ -89,7 +89,7 @@ def check_mean_and_cov(mean_and_cov) -> None:
     for n, dim, seed in [(7, 3, 100), (5, 4, 101)]:
         x = _features(seed, n, dim)
         out = mean_and_cov(x.copy())
-        out = _pair(out, "mean_and_cov", _("(mu, cov)"))
+        out = _pair(out, "mean_and_cov", "(mu, cov)")
         mu = _array(out[0], _("the mean (first return value)"))
         want_mu, want_cov = feature_stats(x)
         if mu.shape == (n,):
@@ -246,4 +246,4 @@ def check_frechet_1d(frechet_1d) -> None:
         ]
         _diagnose(got, want, [(h, v) for h, v in wrong if not _near(v, want)],
                   f"frechet_1d(mu_a={mu_a}, sigma_a={s_a}, mu_b={mu_b}, sigma_b={s_b})")
-    _ok("frechet_1d: (mu_a - mu_b)^2 + (sigma_a - sigma_b)^2")
+    _ok(_("frechet_1d: (mu_a - mu_b)^2 + (sigma_a - sigma_b)^2"))

@@ -69,7 +69,7 @@ def check_sobel(sobel) -> None:
     """``sobel(gray)``: (N, 1, H, W) -> (gx, gy) with zero padding 1 (same size), not normalised."""
     for seed, shape in [(110, (2, 9, 11)), (111, (1, 7, 6))]:
         x = _image(seed, *shape)
-        gx, gy = _pair(sobel(x.clone()), "sobel", _("(gx, gy)"))
+        gx, gy = _pair(sobel(x.clone()), "sobel", "(gx, gy)")
         gx, gy = _tensor(gx, _("gx (first return value)")), _tensor(gy, _("gy (second return value)"))
         want_x, want_y = _reference_sobel(x)
         for got, name in ((gx, "gx"), (gy, "gy")):
@@ -126,7 +126,7 @@ def check_magnitude_orientation(magnitude_orientation) -> None:
     gy = torch.randn(2, 1, 6, 7, generator=g, dtype=torch.float64)
     gx[0, 0, 0, :3] = torch.tensor([1.0, -1.0, 0.0], dtype=torch.float64)   # exactly 0°, 180°, 90°
     gy[0, 0, 0, :3] = torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64)
-    mag, theta = _pair(magnitude_orientation(gx.clone(), gy.clone()), "magnitude_orientation", _("(mag, theta)"))
+    mag, theta = _pair(magnitude_orientation(gx.clone(), gy.clone()), "magnitude_orientation", "(mag, theta)")
     mag, theta = _tensor(mag, _("mag (first return value)")), _tensor(theta, _("theta (second return value)"))
     want_mag = torch.hypot(gx, gy)
     signed = torch.rad2deg(torch.atan2(gy, gx))
