@@ -27,7 +27,8 @@ def _call(fn, what: str, *args, **kwargs):
         text = " ".join(str(e).split())
         text = text if len(text) <= 240 else text[:237] + "..."
         raise ExerciseError(_("{what} raised {type_name}: {text} (the error is inside your function: fix it "
-                              "and run the cell again).").format(what=what, type_name=type(e).__name__, text=text or _("(no message)"))) from e
+                              "and run the cell again).").format(
+                                      what=what, type_name=type(e).__name__, text=text or _("(no message)"))) from e
 
 
 def _describe(value) -> str:
@@ -116,17 +117,20 @@ def _tensor(value, what: str) -> torch.Tensor:
     if value is None:
         raise ExerciseError(_("{what} returned None: fill in the TODO.").format(what=what))
     if not isinstance(value, torch.Tensor):
-        raise ExerciseError(_("{what} should return a torch.Tensor; got {type_name}.").format(what=what, type_name=type(value).__name__))
+        raise ExerciseError(_("{what} should return a torch.Tensor; got {type_name}.").format(
+                              what=what, type_name=type(value).__name__))
     return value
 
 
 def _close(got: torch.Tensor, want: torch.Tensor, what: str, atol: float = 1e-4, rtol: float = 1e-4) -> None:
     got = _tensor(got, what)
     if tuple(got.shape) != tuple(want.shape):
-        raise ExerciseError(_("{what}: shape {got_shape}, expected {want_shape}.").format(what=what, got_shape=tuple(got.shape), want_shape=tuple(want.shape)))
+        raise ExerciseError(_("{what}: shape {got_shape}, expected {want_shape}.").format(
+                              what=what, got_shape=tuple(got.shape), want_shape=tuple(want.shape)))
     if not torch.allclose(got.float().cpu(), want.float().cpu(), atol=atol, rtol=rtol):
         err = (got.float().cpu() - want.float().cpu()).abs().max().item()
-        raise ExerciseError(_("{what}: values differ from the reference (max abs error {err:.3g}).").format(what=what, err=err))
+        raise ExerciseError(_("{what}: values differ from the reference (max abs error {err:.3g}).").format(
+                              what=what, err=err))
 
 
 def _same(got: torch.Tensor, want: torch.Tensor, atol: float = 1e-4) -> bool:
@@ -151,15 +155,19 @@ def _scalar(value, what: str, many_hint: str = "", nan_hint: str = "", complex_h
     if isinstance(value, np.ndarray):
         if value.size != 1:
             raise ExerciseError(_("{what} should be one number; got an array of shape {value_shape}. "
-                                  "{many_hint}").format(what=what, value_shape=value.shape, many_hint=many_hint).rstrip())
+                                  "{many_hint}").format(
+                                          what=what, value_shape=value.shape, many_hint=many_hint).rstrip())
         value = value.reshape(()).item()
     if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
-        raise ExerciseError(_("{what} is a complex number ({value:.6g}). {complex_hint}").format(what=what, value=value, complex_hint=complex_hint).rstrip())
+        raise ExerciseError(_("{what} is a complex number ({value:.6g}). {complex_hint}").format(
+                              what=what, value=value, complex_hint=complex_hint).rstrip())
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ExerciseError(_("{what} should be a number (one number, a float); got {type_name}.").format(what=what, type_name=type(value).__name__))
+        raise ExerciseError(_("{what} should be a number (one number, a float); got {type_name}.").format(
+                              what=what, type_name=type(value).__name__))
     value = float(value)
     if not math.isfinite(value):
-        raise ExerciseError(_("{what} is {value}. {nan_hint}").format(what=what, value=value, nan_hint=nan_hint).rstrip())
+        raise ExerciseError(_("{what} is {value}. {nan_hint}").format(
+                              what=what, value=value, nan_hint=nan_hint).rstrip())
     return value
 
 
@@ -175,7 +183,8 @@ def _diagnose(got: float, want: float, wrong: list[tuple[str, float]], what: str
         return
     for hint, value in wrong:
         if _near(got, value, rtol, atol):
-            raise ExerciseError(_("{what} = {got:.6g}, expected {want:.6g}: {hint}").format(what=what, got=got, want=want, hint=hint))
+            raise ExerciseError(_("{what} = {got:.6g}, expected {want:.6g}: {hint}").format(
+                                  what=what, got=got, want=want, hint=hint))
     raise ExerciseError(_("{what} = {got:.6g}, expected {want:.6g}.").format(what=what, got=got, want=want))
 
 
@@ -184,7 +193,8 @@ def _pair(out, what: str, names: str) -> tuple:
     if out is None:
         raise ExerciseError(_("{what} returned None: fill in the TODO.").format(what=what))
     if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise ExerciseError(_("{what} should return two things, {names}; got {type_name}.").format(what=what, names=names, type_name=type(out).__name__))
+        raise ExerciseError(_("{what} should return two things, {names}; got {type_name}.").format(
+                              what=what, names=names, type_name=type(out).__name__))
     return tuple(out)
 
 
@@ -203,7 +213,8 @@ def _int(value, what: str) -> int:
     if hasattr(value, "shape"):
         raise ExerciseError(_("{what} should be an int; got {type_name} of shape {shape}.").format(
             what=what, type_name=type(value).__name__, shape=tuple(value.shape)))
-    raise ExerciseError(_("{what} should be an int; got {type_name}.").format(what=what, type_name=type(value).__name__))
+    raise ExerciseError(_("{what} should be an int; got {type_name}.").format(
+                          what=what, type_name=type(value).__name__))
 
 
 def _items(value) -> list | None:
@@ -224,4 +235,5 @@ def _bool(value, what: str) -> bool:
         value = value.item()
     if isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral) and value in (0, 1)):
         return bool(value)
-    raise ExerciseError(_("{what} should return True or False; got {given}.").format(what=what, given=_describe(value)))
+    raise ExerciseError(_("{what} should return True or False; got {given}.").format(
+                          what=what, given=_describe(value)))

@@ -23,7 +23,8 @@ def check_conv_output_size(conv_output_size) -> None:
         if got != want:
             raise ExerciseError(
                 _("conv_output_size(size={size}, kernel={k}, stride={s}, padding={p}, dilation={d}) = {got}, "
-                  "but nn.Conv2d gives {want}. Hint: floor((size + 2p - d(k-1) - 1) / s) + 1.").format(size=size, k=k, s=s, p=p, d=d, got=got, want=want))
+                  "but nn.Conv2d gives {want}. Hint: floor((size + 2p - d(k-1) - 1) / s) + 1.").format(
+                          size=size, k=k, s=s, p=p, d=d, got=got, want=want))
     _ok(_("conv_output_size matches nn.Conv2d on {n_cases} settings").format(n_cases=len(cases)))
 
 

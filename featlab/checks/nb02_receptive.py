@@ -54,7 +54,8 @@ def _as_triples(value, what: str, n: int, width: int) -> list:
     rows = _items(value)
     if rows is None or len(rows) != n or any(_items(r) is None or len(_items(r)) != width for r in rows):
         raise shape_error
-    return [tuple(_int(v, _("{what}: a value after layer {i}").format(what=what, i=i)) for v in _items(row)) for i, row in enumerate(rows)]
+    return [tuple(_int(v, _("{what}: a value after layer {i}").format(
+                            what=what, i=i)) for v in _items(row)) for i, row in enumerate(rows)]
 
 
 @learner_check
@@ -101,13 +102,15 @@ def check_unit_span(unit_span) -> None:
             if got is None:
                 raise ExerciseError(_("unit_span returned None: fill in the TODO."))
             if _items(got) is None or len(_items(got)) != 2:
-                raise ExerciseError(_("{what} should return two ints (start, stop); got {given}.").format(what=what, given=_describe(got)))
+                raise ExerciseError(_("{what} should return two ints (start, stop); got {given}.").format(
+                                      what=what, given=_describe(got)))
             got = tuple(_int(v, _("{what}: start or stop").format(what=what)) for v in _items(got))
             if got != want:
                 raw = rf.box(i, i)[0::2]
                 if got == raw:
                     raise ExerciseError(_("unit_span(R={r}, S={s}, P={p}, i={i}, n={n}) gave {raw}: right "
-                                          "field, but clip it to the image: expected {want}.").format(r=r, s=s, p=p, i=i, n=n, raw=raw, want=want))
+                                          "field, but clip it to the image: expected {want}.").format(
+                                                  r=r, s=s, p=p, i=i, n=n, raw=raw, want=want))
                 raise ExerciseError(
                     _("unit_span(R={r}, S={s}, P={p}, i={i}, n={n}) gave {got}; expected {want} (before "
                       "clipping to the image: {raw}). Unit i starts at -P + i*S and covers R pixels; stop is "

@@ -81,14 +81,17 @@ def check_upsample_normalize(upsample_normalize) -> None:
                   "upsample_normalize(maps, (20, 24))")
     if got.shape != want.shape:
         raise ExerciseError(_("shape {got_shape}, expected {want_shape}: upsample with F.interpolate(maps[:, "
-                              "None], size=size, mode='bilinear', align_corners=False)[:, 0].").format(got_shape=tuple(got.shape), want_shape=tuple(want.shape)))
+                              "None], size=size, mode='bilinear', align_corners=False)[:, 0].").format(
+                                      got_shape=tuple(got.shape), want_shape=tuple(want.shape)))
     g = got.detach().float()
     per_image_min, per_image_max = g.amin(dim=(1, 2)), g.amax(dim=(1, 2))
     if not (torch.allclose(per_image_min, torch.zeros(3), atol=1e-4)
             and torch.allclose(per_image_max, torch.ones(3), atol=1e-4)):
         raise ExerciseError(_("each map should span exactly [0, 1] on its own; per-image minima {minima}, "
                               "maxima {maxima}. Subtract each map's min and divide by its (max - min), with "
-                              "amin/amax over dim=(1, 2).").format(minima=[round(v, 3) for v in per_image_min.tolist()], maxima=[round(v, 3) for v in per_image_max.tolist()]))
+                              "amin/amax over dim=(1, 2).").format(
+                                      minima=[round(v, 3) for v in per_image_min.tolist()],
+                                      maxima=[round(v, 3) for v in per_image_max.tolist()]))
     _close(got, want, _("upsample_normalize compared with fl.cam's default output (bilinear, "
                         "align_corners=False, then min-max)"))
     _ok(_("upsample_normalize matches fl.cam's upsampled, normalised maps"))

@@ -85,7 +85,8 @@ def check_fraction_active(fraction_active) -> None:
                 (_("this is the share of positive entries minus the share of negative ones (sign().mean()): "
                    "count entries > 0."), f.sign().mean(dim=(1, 2, 3)))]:
             if _same(got, value):
-                raise ExerciseError(_("{what} gave {values}: {hint}").format(what=what, values=[round(v, 3) for v in got.tolist()], hint=hint))
+                raise ExerciseError(_("{what} gave {values}: {hint}").format(
+                                      what=what, values=[round(v, 3) for v in got.tolist()], hint=hint))
     _close(got, want, what)
     _ok(_("fraction_active is right, one value per image (strictly positive entries)"))
 

@@ -20,7 +20,8 @@ def check_channel_weights(channel_weights) -> None:
         raise ExerciseError(_("channel_weights sums the gradients; Grad-CAM averages them over (h, w)."))
     if tuple(got.shape) != (2, 5):
         raise ExerciseError(_("channel_weights(grads) has shape {got_shape}; expected (N, K) = (2, 5): average "
-                              "over the two spatial dimensions (dim=(2, 3)) only.").format(got_shape=tuple(got.shape)))
+                              "over the two spatial dimensions (dim=(2, 3)) only.").format(
+                                      got_shape=tuple(got.shape)))
     _close(got, want, "channel_weights(grads)")
     _ok(_("channel_weights: alpha_k = mean over (h, w) of dy/dA_k"))
 
@@ -41,7 +42,8 @@ def check_grad_cam_map(grad_cam_map) -> None:
     got = _tensor(grad_cam_map(acts, grads), "grad_cam_map(acts, grads)")
     if tuple(got.shape) != tuple(want.shape):
         raise ExerciseError(_("grad_cam_map gives shape {got_shape}; expected (N, h, w) = {want_shape}: weight "
-                              "each channel by alpha, then sum over channels.").format(got_shape=tuple(got.shape), want_shape=tuple(want.shape)))
+                              "each channel by alpha, then sum over channels.").format(
+                                      got_shape=tuple(got.shape), want_shape=tuple(want.shape)))
     if (got < 0).any():
         raise ExerciseError(_("the map has negative values: apply the ReLU after summing the channels."))
     unweighted = acts.sum(dim=1).clamp_min(0)
@@ -71,5 +73,6 @@ def check_pointing_hit(pointing_hit) -> None:
             raise ExerciseError(
                 _("pointing_hit gave {got} for a map whose maximum is at (row {r}, col {c}) and box (top, "
                   "left, height, width) = {box}; expected {want}. The box covers rows top … top + height - 1 "
-                  "and columns left … left + width - 1; the row of a flat index i is i // W, the column i % W.").format(got=bool(got), r=r, c=c, box=box, want=want))
+                  "and columns left … left + width - 1; the row of a flat index i is i // W, the column i % W.").format(
+                          got=bool(got), r=r, c=c, box=box, want=want))
     _ok(_("pointing_hit finds the maximum and tests it against the box (ends excluded)"))

@@ -33,7 +33,8 @@ def check_cosine_matrix(cosine_matrix) -> None:
                               "of the result belongs to row i of a, so compute a_unit @ b_unit.T."))
     if tuple(got.shape) != (5, 4):
         raise ExerciseError(_("cosine_matrix(a, b) has shape {got_shape} for a (5, 7) and b (4, 7); expected "
-                              "(5, 4): one cosine for every pair (row of a, row of b).").format(got_shape=tuple(got.shape)))
+                              "(5, 4): one cosine for every pair (row of a, row of b).").format(
+                                      got_shape=tuple(got.shape)))
     if _same(got, a @ b.T):
         raise ExerciseError(_("this is the plain dot product a @ b.T: the rows are not unit length: did you "
                               "forget to normalise? Divide every row by its L2 norm first."))
@@ -107,7 +108,8 @@ def _diagnose(got: list[float], want: list[float], ks, variants, what: str, gene
     if all(abs(a - b) < 1e-6 for a, b in zip(got, want)):
         return
     i = next(i for i, (a, b) in enumerate(zip(got, want)) if abs(a - b) >= 1e-6)
-    head = _("{what}(..., k={k}) gave {got:.3f}, expected {want:.3f}").format(what=what, k=ks[i], got=got[i], want=want[i])
+    head = _("{what}(..., k={k}) gave {got:.3f}, expected {want:.3f}").format(
+             what=what, k=ks[i], got=got[i], want=want[i])
     for values, hint in variants:
         if all(abs(a - b) < 1e-6 for a, b in zip(got, values)):
             raise ExerciseError(_("{head}: {hint}").format(head=head, hint=hint))
@@ -205,7 +207,8 @@ def check_fuse_layers(fuse_layers) -> None:
     got = _tensor(got, "fuse_layers(embeddings, weights)").detach().cpu().float()
     if tuple(got.shape) != (n, d):
         raise ExerciseError(_("fuse_layers gives shape {got_shape}; expected (N, D_mid + D_deep) = ({n}, {d}): "
-                              "concatenate the layers' vectors along dim=1.").format(got_shape=tuple(got.shape), n=n, d=d))
+                              "concatenate the layers' vectors along dim=1.").format(
+                                      got_shape=tuple(got.shape), n=n, d=d))
     unit = {k: _unit_rows(v) for k, v in emb.items()}
     wrong = {
         _("the layers were not normalised one by one: the layer with the longer vectors (here 'mid', ~1000× "
@@ -229,7 +232,8 @@ def check_fuse_layers(fuse_layers) -> None:
     lengths = got.norm(dim=1)
     if not torch.allclose(lengths, torch.ones(n), atol=1e-4):
         raise ExerciseError(_("the fused rows have lengths {shortest:.3g} to {longest:.3g}, not 1: normalise "
-                              "the concatenated vector as the last step.").format(shortest=lengths.min().item(), longest=lengths.max().item()))
+                              "the concatenated vector as the last step.").format(
+                                      shortest=lengths.min().item(), longest=lengths.max().item()))
     per_layer = {k: unit[k] @ unit[k].T for k in emb}
     mean_cos = sum(w[k] * per_layer[k] for k in emb) / sum(w.values())
     if not torch.allclose(got @ got.T, mean_cos, atol=1e-4):

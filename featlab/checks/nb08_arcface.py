@@ -24,17 +24,20 @@ def _gradient_matches(learner, reference, x: torch.Tensor, what: str, name: str)
     out = _tensor(learner(leaf * 1.0), what)
     r = torch.rand(out.shape, generator=g, dtype=out.dtype)
     if not out.requires_grad:
-        raise ExerciseError(_("{what} does not depend on `{name}` through autograd: use torch operations only.").format(what=what, name=name))
+        raise ExerciseError(_("{what} does not depend on `{name}` through autograd: use torch operations only.").format(
+                              what=what, name=name))
     (got,) = torch.autograd.grad((out * r).sum(), leaf, allow_unused=True)
     ref_leaf = x.clone().requires_grad_(True)
     (want,) = torch.autograd.grad((reference(ref_leaf) * r).sum(), ref_leaf)
     if got is None or not torch.allclose(got, want, atol=1e-3, rtol=1e-3):
         dead = "everywhere" if got is None or not got.abs().max() else \
-            _("in {n_dead} of {n_all} places").format(n_dead=int(((got.abs() < 1e-12) & (want.abs() > 1e-06)).sum()), n_all=want.numel())
+            _("in {n_dead} of {n_all} places").format(
+              n_dead=int(((got.abs() < 1e-12) & (want.abs() > 1e-06)).sum()), n_all=want.numel())
         raise ExerciseError(_("{what} has the right values but the wrong gradient with respect to `{name}` (no "
                               "gradient flows back {dead}): a .detach(), .data, or writing results into a "
                               "detached copy cuts the graph, and training would not update those entries. "
-                              "Build the result from the input with torch operations only.").format(what=what, name=name, dead=dead))
+                              "Build the result from the input with torch operations only.").format(
+                                      what=what, name=name, dead=dead))
 
 
 # --- 1. cosine logits ------------------------------------------------------------------------
@@ -120,7 +123,8 @@ def check_arcface_logits(arcface_logits) -> None:
         got = _tensor(arcface_logits(x, labels.clone(), s, m), "arcface_logits(cos, labels, s, m)")
         if tuple(got.shape) != (n, c):
             raise ExerciseError(_("arcface_logits gives shape {got_shape} for cos of shape {cos_shape}; "
-                                  "expected the same shape as cos: one logit per embedding and class.").format(got_shape=tuple(got.shape), cos_shape=(n, c)))
+                                  "expected the same shape as cos: one logit per embedding and class.").format(
+                                          got_shape=tuple(got.shape), cos_shape=(n, c)))
         if not got.requires_grad:
             raise ExerciseError(_("the result does not depend on `cos` through autograd (no grad_fn): use "
                                   "torch operations only (no .detach(), .numpy(), .item() or math.* on "
@@ -233,7 +237,8 @@ def check_verification_accuracy(verification_accuracy) -> None:
         for t in (0.5, 0.0):
             if abs(got - float(((sims >= t) == same).double().mean())) < 1e-6:
                 raise ExerciseError(_("this is the accuracy at a fixed threshold t = {t}: try every threshold "
-                                      "(each similarity value is a candidate) and return the best accuracy.").format(t=t))
+                                      "(each similarity value is a candidate) and return the best accuracy.").format(
+                                              t=t))
         flipped = _best_accuracy(-sims, same)
         trivial = max(float(same.double().mean()), float((~same).double().mean()))   # all "same" / all "different"
         if abs(got - flipped) < 1e-6 and flipped > trivial + 1e-6:
@@ -256,7 +261,8 @@ def check_verification_accuracy(verification_accuracy) -> None:
         if name == "ties" and got > want:
             raise ExerciseError(_("accuracy {got:.3f} is more than any threshold can reach ({want:.3f}): pairs "
                                   "with EQUAL similarity must get the same answer. Only cut between different "
-                                  "similarity values (or test each value t with sims >= t).").format(got=got, want=want))
+                                  "similarity values (or test each value t with sims >= t).").format(
+                                          got=got, want=want))
         if any(abs(got - float(t)) < 1e-6 for t in sims[accs == accs.max()]):
             raise ExerciseError(_("this looks like the best threshold: return the best ACCURACY instead."))
         raise ExerciseError(_("verification_accuracy gives {got:.4f} on a case whose best accuracy is "

@@ -72,7 +72,8 @@ def check_mean_and_spread(mean_and_spread) -> None:
             raise ExerciseError(_("the mean has shape ({n},), one number per row: average over the rows "
                                   "(dim=0), not over the dimensions, to get a (D,) vector.").format(n=n))
         if tuple(mu.shape) != (dim,):
-            raise ExerciseError(_("the mean has shape {mu_shape}; expected (D,) = ({dim},): x.mean(dim=0).").format(mu_shape=tuple(mu.shape), dim=dim))
+            raise ExerciseError(_("the mean has shape {mu_shape}; expected (D,) = ({dim},): x.mean(dim=0).").format(
+                                  mu_shape=tuple(mu.shape), dim=dim))
         _close(mu, want_mu, _("the class mean"))
         got = _number(out[1], "mean_and_spread(x)[1] (sigma^2)")
         want = _spread(x)
@@ -119,7 +120,8 @@ def check_fisher_j(fisher_j) -> None:
         ]
         if dim == 1:   # in 1-D, averaging over the dimensions changes nothing
             wrong = [(h, v) for h, v in wrong if not _near(v, want)]
-        _diagnose(got, want, wrong, _("J of classes of {n_a} and {n_b} vectors in {dim}-D").format(n_a=sizes[0], n_b=sizes[1], dim=dim))
+        _diagnose(got, want, wrong, _("J of classes of {n_a} and {n_b} vectors in {dim}-D").format(
+                                      n_a=sizes[0], n_b=sizes[1], dim=dim))
     _ok(_("fisher_j equals fl.fisher_criterion for two classes"))
 
 
@@ -175,7 +177,8 @@ def check_projection(project) -> None:
     if tuple(got.shape) == (7, 1):
         raise ExerciseError(_("project returns (N, 1); return a flat (N,) vector (x @ w, not x @ w[:, None])."))
     if tuple(got.shape) != (7,):
-        raise ExerciseError(_("project returns shape {got_shape}; expected (N,) = (7,).").format(got_shape=tuple(got.shape)))
+        raise ExerciseError(_("project returns shape {got_shape}; expected (N,) = (7,).").format(
+                              got_shape=tuple(got.shape)))
     if torch.allclose(got.double().cpu(), x @ w, rtol=1e-6):
         raise ExerciseError(_("the projections are x @ w with w of length 3.39: divide by ||w|| (project onto "
                               "the UNIT vector w / ||w||)."))

@@ -37,9 +37,11 @@ def _array(value, what: str) -> np.ndarray:
         except (TypeError, ValueError):
             pass
     if not isinstance(value, np.ndarray):
-        raise ExerciseError(_("{what} should be a NumPy array; got {type_name}.").format(what=what, type_name=type(value).__name__))
+        raise ExerciseError(_("{what} should be a NumPy array; got {type_name}.").format(
+                              what=what, type_name=type(value).__name__))
     if np.iscomplexobj(value):
-        raise ExerciseError(_("{what} is complex; it should be real. Return the real part (.real).").format(what=what))
+        raise ExerciseError(_("{what} is complex; it should be real. Return the real part (.real).").format(
+                              what=what))
     if not np.issubdtype(value.dtype, np.number):
         raise ExerciseError(_("{what} should hold numbers; got dtype {dtype}.").format(what=what, dtype=value.dtype))
     return value.astype(np.float64)
@@ -99,14 +101,16 @@ def check_mean_and_cov(mean_and_cov) -> None:
             raise ExerciseError(_("the mean has shape {mu_shape}; expected (D,) = ({dim},): "
                                   "features.mean(axis=0).").format(mu_shape=mu.shape, dim=dim))
         if not np.allclose(mu, want_mu, rtol=_RTOL, atol=1e-9):
-            raise ExerciseError(_("the mean is wrong (max error {err:.3g}): features.mean(axis=0).").format(err=np.abs(mu - want_mu).max()))
+            raise ExerciseError(_("the mean is wrong (max error {err:.3g}): features.mean(axis=0).").format(
+                                  err=np.abs(mu - want_mu).max()))
         cov = _array(out[1], _("the covariance (second return value)"))
         if cov.shape == (n, n):
             raise ExerciseError(_("the covariance is ({n}, {n}), samples × samples. np.cov treats each ROW as "
                                   "a variable unless you pass rowvar=False; here rows are samples, so use "
                                   "np.cov(features, rowvar=False) for a (D, D) matrix.").format(n=n))
         if cov.shape != (dim, dim):
-            raise ExerciseError(_("the covariance has shape {cov_shape}; expected (D, D) = ({dim}, {dim}).").format(cov_shape=cov.shape, dim=dim))
+            raise ExerciseError(_("the covariance has shape {cov_shape}; expected (D, D) = ({dim}, {dim}).").format(
+                                  cov_shape=cov.shape, dim=dim))
         centred = x - want_mu
         wrong = [
             (_("the covariance is divided by N (biased). Divide by N - 1, as np.cov does by default "
@@ -125,9 +129,11 @@ def check_mean_and_cov(mean_and_cov) -> None:
         if not np.allclose(cov, want_cov, rtol=_RTOL, atol=1e-9):
             for hint, value in wrong:
                 if value.shape == cov.shape and np.allclose(cov, value, rtol=_RTOL, atol=1e-9):
-                    raise ExerciseError(_("covariance of {n} samples in {dim}-D: {hint}").format(n=n, dim=dim, hint=hint))
+                    raise ExerciseError(_("covariance of {n} samples in {dim}-D: {hint}").format(
+                                          n=n, dim=dim, hint=hint))
             raise ExerciseError(_("the covariance of {n} samples in {dim}-D is wrong (max error {err:.3g}); "
-                                  "expected np.cov(features, rowvar=False).").format(n=n, dim=dim, err=np.abs(cov - want_cov).max()))
+                                  "expected np.cov(features, rowvar=False).").format(
+                                          n=n, dim=dim, err=np.abs(cov - want_cov).max()))
     _ok(_("mean_and_cov: mean over the samples, unbiased (N - 1) covariance, equal to fl.feature_stats"))
 
 
@@ -205,7 +211,8 @@ def check_frechet_from_stats(frechet_from_stats) -> None:
     if abs(got) > 1e-6 * tr:
         hint = (_(" The factor 2 is missing: Tr(S + S - 2 S) = 0, but Tr(S + S - S) = Tr S.")
                 if _near(got, float(np.trace(cov_a)), tr) else "")
-        raise ExerciseError(_("the distance of a Gaussian to itself should be 0; got {got:.6g}.{hint}").format(got=got, hint=hint))
+        raise ExerciseError(_("the distance of a Gaussian to itself should be 0; got {got:.6g}.{hint}").format(
+                              got=got, hint=hint))
 
     rng = np.random.default_rng(104)
     for __ in range(2):                                       # 1-D: 1x1 covariances, closed form

@@ -56,6 +56,7 @@ def _pair(out, what: str, names: str) -> tuple:
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         if isinstance(out, (tuple, list)):
             raise ExerciseError(_("{what} should return two tensors, {names}; got a {type_name} of length {n}.").format(
+
                 what=what, names=names, type_name=type(out).__name__, n=len(out)))
         raise ExerciseError(_("{what} should return two tensors, {names}; got {type_name}.").format(
             what=what, names=names, type_name=type(out).__name__))
@@ -78,7 +79,9 @@ def check_sobel(sobel) -> None:
                 if got.shape[-2:] == (x.shape[-2] - 2, x.shape[-1] - 2):
                     hint = _(" The output is 2 pixels smaller: pad by 1 (padding=1) to keep the size.")
                 raise ExerciseError(_("{name} has shape {got_shape}, expected {want_x_shape} (same as the "
-                                      "input).{hint}").format(name=name, got_shape=tuple(got.shape), want_x_shape=tuple(want_x.shape), hint=hint))
+                                      "input).{hint}").format(
+                                              name=name, got_shape=tuple(got.shape),
+                                              want_x_shape=tuple(want_x.shape), hint=hint))
         if _same(gx, want_x) and _same(gy, want_y):
             continue
         if _same(gx, want_y) and _same(gy, want_x):
@@ -134,7 +137,8 @@ def check_magnitude_orientation(magnitude_orientation) -> None:
     for got, name in ((mag, "mag"), (theta, "theta")):
         if tuple(got.shape) != tuple(gx.shape):
             raise ExerciseError(_("{name} has shape {got_shape}, expected {gx_shape} (one value per pixel, "
-                                  "same as gx).").format(name=name, got_shape=tuple(got.shape), gx_shape=tuple(gx.shape)))
+                                  "same as gx).").format(
+                                          name=name, got_shape=tuple(got.shape), gx_shape=tuple(gx.shape)))
     if not _same(mag, want_mag):
         if _same(mag, want_mag**2):
             raise ExerciseError(_("mag is gx² + gy²: take the square root (torch.hypot(gx, gy))."))
@@ -198,7 +202,8 @@ def check_cell_histogram(cell_histogram) -> None:
         want = _reference_hist(mag, theta, n_bins)
         if tuple(got.shape) != (n_bins,):
             raise ExerciseError(_("cell_histogram returned shape {got_shape}; expected ({n_bins},), one value "
-                                  "per orientation bin (for n_bins bins).").format(got_shape=tuple(got.shape), n_bins=n_bins))
+                                  "per orientation bin (for n_bins bins).").format(
+                                          got_shape=tuple(got.shape), n_bins=n_bins))
         if _same(got, want):
             continue
         if _same(got, _reference_hist(mag, theta, n_bins, votes="count")):
@@ -216,5 +221,6 @@ def check_cell_histogram(cell_histogram) -> None:
         if _same(got, _reference_hist(mag, theta, n_bins, width=math.pi)):
             raise ExerciseError(_("the bins span π: theta is in DEGREES here (0–180), bin width 180 / n_bins."))
         raise ExerciseError(_("the histogram differs from the reference {want_values}: bin b collects the "
-                              "magnitudes of the pixels with b·180/n_bins <= theta < (b+1)·180/n_bins.").format(want_values=[round(v, 3) for v in want.tolist()]))
+                              "magnitudes of the pixels with b·180/n_bins <= theta < (b+1)·180/n_bins.").format(
+                                      want_values=[round(v, 3) for v in want.tolist()]))
     _ok(_("cell_histogram: magnitude-weighted votes in unsigned orientation bins."))

@@ -92,7 +92,9 @@ def check_throughput(throughput) -> None:
             hint = (_(" It looks like the warm-up calls are missing: call fn() `warmup` times before timing.")
                     if dev.calls == repeats and warmup else "")
             raise ExerciseError(_("fn() was called {calls} times with warmup={warmup}, repeats={repeats}; "
-                                  "expected warmup + repeats = {runs}.{hint}").format(calls=dev.calls, warmup=warmup, repeats=repeats, runs=warmup + repeats, hint=hint))
+                                  "expected warmup + repeats = {runs}.{hint}").format(
+                                          calls=dev.calls, warmup=warmup, repeats=repeats, runs=warmup + repeats,
+                                          hint=hint))
         if asynchronous and dev.queued:
             raise ExerciseError(_("work was still queued on the asynchronous device when throughput returned: "
                                   "call sync() after every fn(), also after the warm-up calls."))
@@ -103,7 +105,8 @@ def check_throughput(throughput) -> None:
                                   "clock, and also after the warm-up calls."))
         if got > 100 * want:
             raise ExerciseError(
-                _("throughput = {got:.6g} items/s on {kind}, expected {want:.6g}: far too fast. ").format(got=got, kind=kind, want=want)
+                _("throughput = {got:.6g} items/s on {kind}, expected {want:.6g}: far too fast. ").format(
+                  got=got, kind=kind, want=want)
                 + (_("On an asynchronous device fn() only queues the work: call sync() after fn() and before "
                      "reading the clock. ") if asynchronous else "")
                 + _("Read the time with the clock argument (clock()), not time.perf_counter()."))
@@ -134,7 +137,8 @@ def check_throughput(throughput) -> None:
             wrong.append((_("each timed call measured the previous call's work: call sync() after fn() and "
                             "BEFORE reading the clock."), n / statistics.median([0.0] + timed[:-1])
                           if statistics.median([0.0] + timed[:-1]) else math.inf))
-        _diagnose(got, want, wrong, _("throughput on {kind} (warmup={warmup}, repeats={repeats}, n_items={n})").format(kind=kind, warmup=warmup, repeats=repeats, n=n))
+        _diagnose(got, want, wrong, _("throughput on {kind} (warmup={warmup}, repeats={repeats}, n_items={n})").format(
+                                      kind=kind, warmup=warmup, repeats=repeats, n=n))
     _ok(_("throughput: warm-up untimed, sync() before each clock reading, n_items / median time"))
 
 
@@ -236,5 +240,6 @@ def check_amdahl_speedup(amdahl_speedup) -> None:
             raise ExerciseError(_("amdahl_speedup(p={p}, s={s}) divided by zero; with the formula 1 / ((1 - p) "
                                   "+ p / s) it does not.").format(p=p, s=s)) from None
         if not math.isclose(got, want, rel_tol=_RTOL):
-            raise ExerciseError(_("amdahl_speedup(p={p}, s={s}) = {got:.6g}, expected {want:g}: {why}.").format(p=p, s=s, got=got, want=want, why=why))
+            raise ExerciseError(_("amdahl_speedup(p={p}, s={s}) = {got:.6g}, expected {want:g}: {why}.").format(
+                                  p=p, s=s, got=got, want=want, why=why))
     _ok(_("amdahl_speedup: 1 / ((1 - p) + p / s), bounded by 1 / (1 - p)"))

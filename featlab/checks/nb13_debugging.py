@@ -44,7 +44,8 @@ def check_gray_first_conv(gray_first_conv) -> None:
         if gray is None:
             raise ExerciseError(_("gray_first_conv returned None: fill in the TODO."))
         if not isinstance(gray, nn.Conv2d):
-            raise ExerciseError(_("gray_first_conv should return an nn.Conv2d; got {type_name}.").format(type_name=type(gray).__name__))
+            raise ExerciseError(_("gray_first_conv should return an nn.Conv2d; got {type_name}.").format(
+                                  type_name=type(gray).__name__))
         if gray is conv or any(not torch.equal(before[k], v) for k, v in conv.state_dict().items()):
             raise ExerciseError(_("the original layer was changed: build a new one (copy.deepcopy(conv), then "
                                   "change the copy) — the RGB model must keep working."))
@@ -54,7 +55,9 @@ def check_gray_first_conv(gray_first_conv) -> None:
                     if gray.weight.ndim == 4 and gray.weight.shape[1] == 3 else
                     _(" Keep the dimension you sum over: .sum(dim=1, keepdim=True)."))
             raise ExerciseError(_("the new weight has shape {weight_shape}; expected {want_shape} = "
-                                  "(out_channels, 1, kh, kw).{hint}").format(weight_shape=tuple(gray.weight.shape), want_shape=(w.shape[0], 1, *w.shape[2:]), hint=hint))
+                                  "(out_channels, 1, kh, kw).{hint}").format(
+                                          weight_shape=tuple(gray.weight.shape),
+                                          want_shape=(w.shape[0], 1, *w.shape[2:]), hint=hint))
         if not isinstance(gray.weight, nn.Parameter):
             raise ExerciseError(_("the weight should be an nn.Parameter (nn.Parameter(summed_weight)), so the "
                                   "layer trains and moves with the model."))
@@ -69,7 +72,8 @@ def check_gray_first_conv(gray_first_conv) -> None:
             raise ExerciseError(_("the bias was dropped: the new layer needs the original bias (unchanged)."))
         if gray.in_channels != 1:
             raise ExerciseError(_("in_channels is still {in_channels}: set it to 1 — fl.describe, repr and "
-                                  "other code read it to know what the layer takes.").format(in_channels=gray.in_channels))
+                                  "other code read it to know what the layer takes.").format(
+                                          in_channels=gray.in_channels))
         x = torch.randn(2, 1, 13, 16, generator=g)
         with torch.no_grad():
             want = conv(x.repeat(1, 3, 1, 1))
@@ -78,7 +82,9 @@ def check_gray_first_conv(gray_first_conv) -> None:
             raise ExerciseError(_("on a (2, 1, 13, 16) input the new {layer} gives {got_shape}, the original "
                                   "(on 3 copies) {want_shape}: keep stride, padding and dilation — "
                                   "copy.deepcopy(conv) keeps everything, even a subclass's own padding (timm's "
-                                  "Conv2dSame pads itself per input size).").format(layer=what.split('(')[0], got_shape=tuple(got.shape), want_shape=tuple(want.shape)))
+                                  "Conv2dSame pads itself per input size).").format(
+                                          layer=what.split('(')[0], got_shape=tuple(got.shape),
+                                          want_shape=tuple(want.shape)))
         if not torch.allclose(got, want, atol=1e-4, rtol=1e-4):
             err = (got - want).abs()
             inside = err[..., 2:-2, 2:-2].max().item() < 1e-4 if min(got.shape[-2:]) > 4 else False
@@ -163,12 +169,14 @@ def _as_shape(value, what: str) -> tuple:
     if isinstance(value, torch.Tensor):
         value = value.tolist()
     if not isinstance(value, (tuple, list, torch.Size)):
-        raise ExerciseError(_("{what} should return a tuple (C, H, W); got {type_name}.").format(what=what, type_name=type(value).__name__))
+        raise ExerciseError(_("{what} should return a tuple (C, H, W); got {type_name}.").format(
+                              what=what, type_name=type(value).__name__))
     value = tuple(value)
     if len(value) != 3:
         hint = (_(" Leave out the batch dimension N.") if len(value) == 4 else
                 _(" Include the channels C first.") if len(value) == 2 else "")
-        raise ExerciseError(_("{what} should return three numbers (C, H, W); got {n_value}: {value}.{hint}").format(what=what, n_value=len(value), value=value, hint=hint))
+        raise ExerciseError(_("{what} should return three numbers (C, H, W); got {n_value}: {value}.{hint}").format(
+                              what=what, n_value=len(value), value=value, hint=hint))
     return value
 
 
@@ -193,7 +201,8 @@ def check_output_shape(output_shape) -> None:
             if wrong != want and tuple(float(v) for v in got) == tuple(float(v) for v in wrong):
                 raise ExerciseError(_("output_shape([{names}], {size}) = {got}, a forward pass gives {want}: "
                                       "{hint}").format(names=names, size=size, got=got, want=want, hint=_(hint)))
-        raise ExerciseError(_("output_shape([{names}], {size}) = {got}, a forward pass gives {want}.").format(names=names, size=size, got=got, want=want))
+        raise ExerciseError(_("output_shape([{names}], {size}) = {got}, a forward pass gives {want}.").format(
+                              names=names, size=size, got=got, want=want))
     _ok(_("output_shape: floor((n + 2p - d(k - 1) - 1) / s) + 1 per conv/pool layer, C from the last conv"))
 
 
@@ -218,12 +227,15 @@ def _number_of(value, what: str) -> int:
         raise ExerciseError(_("{what} returned None: fill in the TODO.").format(what=what))
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
-            raise ExerciseError(_("{what} should be one number; got a tensor of shape {value_shape}.").format(what=what, value_shape=tuple(value.shape)))
+            raise ExerciseError(_("{what} should be one number; got a tensor of shape {value_shape}.").format(
+                                  what=what, value_shape=tuple(value.shape)))
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ExerciseError(_("{what} should be an int; got {type_name}.").format(what=what, type_name=type(value).__name__))
+        raise ExerciseError(_("{what} should be an int; got {type_name}.").format(
+                              what=what, type_name=type(value).__name__))
     if float(value) != int(value):
-        raise ExerciseError(_("{what} = {value}: a count of numbers is a whole number (sum of p.numel()).").format(what=what, value=value))
+        raise ExerciseError(_("{what} = {value}: a count of numbers is a whole number (sum of p.numel()).").format(
+                              what=what, value=value))
     return int(value)
 
 
@@ -257,6 +269,8 @@ def check_count_params(count_params) -> None:
         ]
         for value, hint in wrong:
             if value != want and got == value:
-                raise ExerciseError(_("count_params({what}) = {got:,}, expected {want:,}: {hint}").format(what=what, got=got, want=want, hint=hint))
-        raise ExerciseError(_("count_params({what}) = {got:,}, expected {want:,}.").format(what=what, got=got, want=want))
+                raise ExerciseError(_("count_params({what}) = {got:,}, expected {want:,}: {hint}").format(
+                                      what=what, got=got, want=want, hint=hint))
+        raise ExerciseError(_("count_params({what}) = {got:,}, expected {want:,}.").format(
+                              what=what, got=got, want=want))
     _ok(_("count_params: every parameter once — frozen ones included, buffers and repeats not"))

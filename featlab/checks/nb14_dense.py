@@ -32,7 +32,8 @@ def _xy_tensor(out, shape, what: str) -> torch.Tensor:
     out = _tensor(out, what).detach().cpu().double()
     if tuple(out.shape) != shape:
         raise ExerciseError(_("{what} has shape {out_shape}; expected (N, K, 2) = {shape}: one (x, y) pair per "
-                              "image and keypoint (torch.stack([x, y], dim=-1)).").format(what=what, out_shape=tuple(out.shape), shape=shape))
+                              "image and keypoint (torch.stack([x, y], dim=-1)).").format(
+                                      what=what, out_shape=tuple(out.shape), shape=shape))
     return out
 
 
@@ -57,7 +58,8 @@ def check_soft_argmax(soft_argmax) -> None:
             _("on a flat heatmap every position is equally likely, so the answer is the centre (x, y) = "
               "({x_mid}, {y_mid}); you return {got}. The weights of one heatmap must sum to 1 over its H·W "
               "positions: softmax over the flattened last two axes (heatmaps.flatten(2).softmax(-1)), not over "
-              "the keypoints, rows or columns alone.").format(x_mid=(w - 1) / 2, y_mid=(h - 1) / 2, got=got[0, 0].tolist()))
+              "the keypoints, rows or columns alone.").format(
+                      x_mid=(w - 1) / 2, y_mid=(h - 1) / 2, got=got[0, 0].tolist()))
     # (b) one sharp peak at a known place
     peak = torch.zeros((1, 1, h, w), dtype=torch.float64)
     peak[0, 0, 4, 1] = 50.0
@@ -66,7 +68,8 @@ def check_soft_argmax(soft_argmax) -> None:
         raise ExerciseError(_("a sharp peak at row 4, column 1 gives (4, 1): x and y are swapped. x is the "
                               "column (last axis), y is the row; return (x, y) = (1, 4)."))
     if not torch.allclose(got, torch.tensor([[[1.0, 4.0]]], dtype=torch.float64), atol=1e-3):
-        raise ExerciseError(_("a sharp peak at row 4, column 1 should give (x, y) = (1, 4); you return {got}.").format(got=got[0, 0].tolist()))
+        raise ExerciseError(_("a sharp peak at row 4, column 1 should give (x, y) = (1, 4); you return {got}.").format(
+                              got=got[0, 0].tolist()))
     # (c) smooth random heatmaps with a temperature that matters
     g = torch.Generator().manual_seed(1400)
     heat = torch.randn((n, k, h, w), generator=g, dtype=torch.float64) * 2
@@ -108,11 +111,14 @@ def check_pixel_logits(pixel_logits) -> None:
     shape = tuple(out.shape)
     if shape == (n, h, w, k):
         raise ExerciseError(_("{what} has shape {shape} = (N, H, W, K), channels last: return (N, K, H, W) "
-                              "(e.g. einsum 'nchw,kc->nkhw', or .permute(0, 3, 1, 2)).").format(what=what, shape=shape))
+                              "(e.g. einsum 'nchw,kc->nkhw', or .permute(0, 3, 1, 2)).").format(
+                                      what=what, shape=shape))
     if shape == (n, k, w, h):
-        raise ExerciseError(_("{what} has shape {shape} = (N, K, W, H): height and width are swapped.").format(what=what, shape=shape))
+        raise ExerciseError(_("{what} has shape {shape} = (N, K, W, H): height and width are swapped.").format(
+                              what=what, shape=shape))
     if shape != (n, k, h, w):
-        raise ExerciseError(_("{what} has shape {shape}; expected (N, K, H, W) = {want_shape}.").format(what=what, shape=shape, want_shape=(n, k, h, w)))
+        raise ExerciseError(_("{what} has shape {shape}; expected (N, K, H, W) = {want_shape}.").format(
+                              what=what, shape=shape, want_shape=(n, k, h, w)))
     if _same(out, want):
         _ok(_("pixel_logits == F.conv2d with a 1×1 kernel: one linear classifier per pixel"))
         return
@@ -182,4 +188,5 @@ def check_mean_iou(mean_iou) -> None:
          float((inter / union)[cm.sum(0) > 0].mean())),
     ]
     diagnose(got, want, wrong, what, 1e-6, 1e-9)
-    _ok(_("mean_iou = {want:.4f}: per-class IoU over the whole batch, averaged over the present classes").format(want=want))
+    _ok(_("mean_iou = {want:.4f}: per-class IoU over the whole batch, averaged over the present classes").format(
+          want=want))

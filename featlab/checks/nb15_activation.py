@@ -22,7 +22,8 @@ def check_channel_objective(channel_objective) -> None:
             raise ExerciseError(_("channel_objective gives one number per image (shape (N,)): average over the "
                                   "batch too, acts[:, channel].mean()."))
         raise ExerciseError(_("channel_objective should be one number (a 0-d tensor); got shape {got_shape}: "
-                              "average over the batch and both spatial dimensions.").format(got_shape=tuple(got.shape)))
+                              "average over the batch and both spatial dimensions.").format(
+                                      got_shape=tuple(got.shape)))
     if got is not None and not isinstance(got, torch.Tensor):
         raise ExerciseError(_("channel_objective should return a torch.Tensor (so that .backward() works); got "
                               "{type_name}.").format(type_name=type(got).__name__))
@@ -37,8 +38,10 @@ def check_channel_objective(channel_objective) -> None:
     if abs(value - want) > 1e-4:
         for v, hint in wrong:
             if abs(value - v) < 1e-4:
-                raise ExerciseError(_("channel_objective(acts, 3) = {value:.4f}, expected {want:.4f}: {hint}").format(value=value, want=want, hint=hint))
-        raise ExerciseError(_("channel_objective(acts, 3) = {value:.4f}, expected {want:.4f}.").format(value=value, want=want))
+                raise ExerciseError(_("channel_objective(acts, 3) = {value:.4f}, expected {want:.4f}: {hint}").format(
+                                      value=value, want=want, hint=hint))
+        raise ExerciseError(_("channel_objective(acts, 3) = {value:.4f}, expected {want:.4f}.").format(
+                              value=value, want=want))
     a = acts.clone().requires_grad_(True)
     out = _call(channel_objective, "channel_objective(acts, 3)", a, 3)
     if not isinstance(out, torch.Tensor) or not out.requires_grad:
@@ -62,7 +65,8 @@ def check_fourier_scale(fourier_scale) -> None:
     if tuple(got.shape) == (w // 2 + 1, h):
         raise ExerciseError(_("rows and columns are swapped: rows are fftfreq(h), columns rfftfreq(w)."))
     if tuple(got.shape) != tuple(want.shape):
-        raise ExerciseError(_("fourier_scale(5, 12) has shape {got_shape}; expected (h, w // 2 + 1) = (5, 7).").format(got_shape=tuple(got.shape)))
+        raise ExerciseError(_("fourier_scale(5, 12) has shape {got_shape}; expected (h, w // 2 + 1) = (5, 7).").format(
+                              got_shape=tuple(got.shape)))
     got = got.float()
     if not torch.isfinite(got).all():
         raise ExerciseError(_("fourier_scale has inf/nan at the zero frequency: replace f = 0 by 1 / max(h, w) "
@@ -118,7 +122,8 @@ def check_ascent_step(ascent_step) -> None:
         raise ExerciseError(_("the model's weights changed: optimise the INPUT x, not the weights (update x "
                               "under torch.no_grad(), never call an optimiser on model.parameters())."))
     if tuple(got.shape) != tuple(x0.shape):
-        raise ExerciseError(_("ascent_step returned shape {got_shape}; expected x's shape {x0_shape}.").format(got_shape=tuple(got.shape), x0_shape=tuple(x0.shape)))
+        raise ExerciseError(_("ascent_step returned shape {got_shape}; expected x's shape {x0_shape}.").format(
+                              got_shape=tuple(got.shape), x0_shape=tuple(x0.shape)))
     got = got.detach()
     if _same(got, x0):
         raise ExerciseError(_("x did not change: add lr * x.grad to x (in place, under torch.no_grad())."))

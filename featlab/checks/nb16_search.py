@@ -59,7 +59,8 @@ def check_similarity_map(similarity_map) -> None:
         raise ExerciseError(_("align_corners=True: featlab and the notebook use align_corners=False (pixel "
                               "centres, as torchvision resizes pictures)."))
     if got.abs().max() > 1 + 1e-4:
-        raise ExerciseError(_("a value of {got:.3g} is outside [-1, 1]: a cosine never is.").format(got=got.abs().max().item()))
+        raise ExerciseError(_("a value of {got:.3g} is outside [-1, 1]: a cosine never is.").format(
+                              got=got.abs().max().item()))
     _close(got, want, "similarity_map(q, fmap, size)", atol=1e-5)
     _ok(_("similarity_map: cosine per position, upsampled bilinearly to (H, W)"))
 
@@ -100,7 +101,8 @@ def check_search_recall(search_recall) -> None:
                                       "{hint}").format(k=k, got=got, want=want, hint=hint))
         if abs(got - want) > 1e-9:
             raise ExerciseError(_("search_recall(indices, right, {k}) = {got:.4g}; expected {want:.4g}, the "
-                                  "share of queries whose right row is among indices[:, :{k}].").format(k=k, got=got, want=want))
+                                  "share of queries whose right row is among indices[:, :{k}].").format(
+                                          k=k, got=got, want=want))
     _ok(_("search_recall: share of queries with their right row in the first k hits"))
 
 
@@ -133,17 +135,21 @@ def check_contact_sheet(contact_sheet) -> None:
         got = np.zeros(0)
     if got.dtype == object or got.ndim != 3:
         raise ExerciseError(_("contact_sheet(thumbs, {cols}) returned {type_name} of shape {got_shape}; "
-                              "expected one (rows·h, cols·w, 3) uint8 array.").format(cols=cols, type_name=type(out).__name__, got_shape=got.shape))
+                              "expected one (rows·h, cols·w, 3) uint8 array.").format(
+                                      cols=cols, type_name=type(out).__name__, got_shape=got.shape))
     if got.shape == (cols * h, rows * w, 3):
         raise ExerciseError(_("rows and columns are swapped: cols is the number of pictures across."))
     if got.shape == ((rows - 1) * h, cols * w, 3):
         raise ExerciseError(_("the sheet has {rows} row for 7 pictures in {cols} columns: the last, "
-                              "part-filled row is missing: rows = ceil(n / cols) = -(-n // cols).").format(rows=rows - 1, cols=cols))
+                              "part-filled row is missing: rows = ceil(n / cols) = -(-n // cols).").format(
+                                      rows=rows - 1, cols=cols))
     if got.shape != want.shape:
         raise ExerciseError(_("the sheet has shape {got_shape}; expected {want_shape} = (rows·h, cols·w, 3) "
-                              "for 7 pictures of (5, 7, 3) in {cols} columns.").format(got_shape=got.shape, want_shape=want.shape, cols=cols))
+                              "for 7 pictures of (5, 7, 3) in {cols} columns.").format(
+                                      got_shape=got.shape, want_shape=want.shape, cols=cols))
     if got.dtype != np.uint8:
-        raise ExerciseError(_("the sheet is {dtype}; expected uint8 like the pictures (0..255).").format(dtype=got.dtype))
+        raise ExerciseError(_("the sheet is {dtype}; expected uint8 like the pictures (0..255).").format(
+                              dtype=got.dtype))
     if np.array_equal(got, _sheet_reference(thumbs, cols, by_rows=False)):
         raise ExerciseError(_("the pictures run down the columns: lay them out row by row (picture n at row n "
                               "// cols, column n % cols)."))
@@ -152,5 +158,6 @@ def check_contact_sheet(contact_sheet) -> None:
     if not np.array_equal(got, want):
         bad = np.argwhere(got != want)[0]
         raise ExerciseError(_("the sheet differs from the expected one first at (row, col) = ({row}, {col}): "
-                              "picture n goes to rows (n // cols)·h..+h, columns (n % cols)·w..+w.").format(row=bad[0], col=bad[1]))
+                              "picture n goes to rows (n // cols)·h..+h, columns (n % cols)·w..+w.").format(
+                                      row=bad[0], col=bad[1]))
     _ok(_("contact_sheet: pictures row by row, empty cells white"))
