@@ -30,7 +30,7 @@ def _gradient_matches(learner, reference, x: torch.Tensor, what: str, name: str)
     ref_leaf = x.clone().requires_grad_(True)
     (want,) = torch.autograd.grad((reference(ref_leaf) * r).sum(), ref_leaf)
     if got is None or not torch.allclose(got, want, atol=1e-3, rtol=1e-3):
-        dead = "everywhere" if got is None or not got.abs().max() else \
+        dead = _("everywhere") if got is None or not got.abs().max() else \
             _("in {n_dead} of {n_all} places").format(
               n_dead=int(((got.abs() < 1e-12) & (want.abs() > 1e-06)).sum()), n_all=want.numel())
         raise ExerciseError(_("{what} has the right values but the wrong gradient with respect to `{name}` (no "
