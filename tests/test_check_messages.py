@@ -200,6 +200,18 @@ def test_every_check_fails_a_wrong_kind_of_answer_in_both_languages(name, monkey
     assert CJK.search(said["zh"]) and not CJK.search(said["en"]), said
 
 
+ZH_EXERCISES = sorted([*(ROOT / "exercises" / "zh").glob("*.ipynb"), *(ROOT / "exercises" / "zh" / "solutions").glob("*.ipynb")])
+
+
+@pytest.mark.parametrize("path", ZH_EXERCISES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_the_chinese_introduction_says_how_to_switch_language(path):
+    """Written in each catalogue's first cell (locale/zh_CN/exercises/NN_*.po), not in code."""
+    intro = nbformat.read(path, 4).cells[0]
+    assert intro.cell_type == "markdown" and "`FEATLAB_LANG=en`" in intro.source, (
+        f"{path.name}: the introduction (cell 0 of its catalogue) should say that the checks answer in Chinese "
+        "here and how to switch (FEATLAB_LANG=en, docs/languages.md)")
+
+
 def test_the_chinese_exercise_speaks_chinese_in_its_folder(monkeypatch):
     """Exercise 01 of exercises/zh/ in a kernel started in that folder, as Jupyter starts it (no
     FEATLAB_LANG): the skeleton's checks fail in Chinese, the solution's pass with Chinese ✓ lines."""
