@@ -17,7 +17,7 @@ not count).
 Messages are marked with :func:`_` (``_("... {got} ...").format(got=...)``: named placeholders,
 so a translation may put them in another order) and translated by the stdlib :mod:`gettext` from
 ``featlab/locale/zh_CN/LC_MESSAGES/featlab.mo``, compiled from the ``.po`` beside it by
-``python tools/messages.py compile`` (docs/translating.md). Strings written at import time are
+``python tools/messages.py compile`` (docs/languages.md). Strings written at import time are
 marked with :func:`N_` and passed through :func:`_` where they are shown.
 """
 from __future__ import annotations
