@@ -100,7 +100,7 @@ for alias, (r, s, p) in zip(names, rf_by_hand(layers)):
 
 # %% [markdown]
 # `fl.receptive_field(model, layer)` returns the same numbers as `(h, w)` pairs (fields need not
-# be square), plus the position of any unit's field:
+# be square), plus the position of any unit's field.
 
 #
 # `rf.box(i, j)` is the field of the unit in row `i`, column `j` of the map, written as every box
@@ -423,8 +423,10 @@ print(f"\nGAP vs flattened head map, fraction of the way (flattened - GAP): {d.m
 # The table answers the question in each space's own units. A 32 px shift moves the GAP vector only
 # a small fraction of the way to another picture; the flattened maps travel much further — for
 # `block3`, whose units are only 8 px apart, most of the way. The verdict line compares GAP with
-# the flattened head map over the four pictures (with four pictures the interval is wide; read it
-# before the means).
+# the flattened head map over the four pictures: the interval of the difference lies above zero,
+# so GAP's invariance is **better**. The interval is narrow because the four pictures agree closely
+# (the spreads in the last column), but four pictures are few: a bootstrap over four values is a
+# rough interval.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
