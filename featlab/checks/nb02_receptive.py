@@ -96,7 +96,7 @@ def check_unit_span(unit_span) -> None:
         __, rf = _rf_reference(layers, 40)
         (r, s, p), n, units = (rf.size[0], rf.stride[0], rf.padding[0]), rf.input_size[0], rf.output_size[0]
         for i in sorted({0, units // 2, units - 1}):
-            want = rf.box(i, i, clip=True)[0::2]
+            want = rf.box(i, i, clip=True)[0::2]                    # (x0, x1): the columns of unit i
             what = f"unit_span(R={r}, S={s}, P={p}, i={i}, n={n})"
             got = unit_span(r, s, p, i, n)
             if got is None:
