@@ -15,8 +15,9 @@ Commits (:class:`FeatureWriter`, :class:`_JournaledFile`): HDF5 rewrites its hea
 and has no transactions, so a write that fails half way (a full disk) leaves a file that no
 longer opens. Here HDF5 writes to memory; a commit copies those writes (only the bytes that
 change: a few rows of a chunk, some header fields) to a redo journal ``<file>-journal`` with a
-checksum, fsyncs it, applies them to the file, fsyncs it and deletes the journal. The file changes only while a complete journal exists: a commit interrupted
-before is as if never made, one interrupted after is redone by the next open. What this
+checksum, fsyncs it and its folder, applies them to the file, fsyncs it, deletes the journal
+and fsyncs the folder again. The file changes only while a complete journal exists: a commit
+interrupted before is as if never made, one interrupted after is redone by the next open. What this
 guarantees (tested in ``tests/test_store.py``): a kill at any moment, a full disk or a failed
 write loses no committed row, and the file opens; not guaranteed: power loss on a device that
 does not honour fsync, network filesystems (their locks and fsync), two machines writing.
@@ -121,6 +122,20 @@ def _read_journal(path: Path) -> list[tuple[int, bytes | None]] | None:
     return ops
 
 
+def _sync_dir(path: Path) -> None:
+    """fsync the folder holding ``path``, so that a file created, renamed or deleted there
+    stays so after a power loss (POSIX: fsync of a file does not persist its directory entry).
+    Filesystems that cannot sync a folder (EINVAL, ENOTSUP) are left as they are."""
+    fd = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        _disk.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
 def _apply(fd: int, ops) -> None:
     for offset, data in ops:
         if data is None:
@@ -159,6 +174,7 @@ class _JournaledFile(io.RawIOBase):
             if journal is not None and writable:  # a commit was interrupted while applied: redo it
                 _apply(self.fd, journal)
                 _disk.unlink(journal_path(path))
+                _sync_dir(path)
                 self.size = os.fstat(self.fd).st_size
             elif journal is not None:  # read as if replayed, without writing
                 self.ops = journal
@@ -166,6 +182,7 @@ class _JournaledFile(io.RawIOBase):
                     self.size = offset if data is None else max(self.size, offset + len(data))
             elif writable and journal_path(path).exists():  # torn: the commit never happened
                 _disk.unlink(journal_path(path))
+                _sync_dir(path)
         except BaseException:
             os.close(self.fd)
             raise
@@ -301,9 +318,11 @@ class _JournaledFile(io.RawIOBase):
                 pass
             raise
         os.close(fd)
+        _sync_dir(self.path)  # the journal's name (and a new file's) survive a power loss
         # from here on the commit has happened: if applying it fails, the next open redoes it
         _apply(self.fd, self.ops)
         _disk.unlink(journal)
+        _sync_dir(self.path)  # the deletion too: a stale journal would be replayed over later commits
         self.ops, self.base_size = [], os.fstat(self.fd).st_size
 
     def close(self) -> None:
