@@ -7,7 +7,8 @@ and :func:`featlab.scale.write_hdf5`, read by :func:`load_features`, :func:`open
 Layout of the HDF5 file: ``paths`` (N,) image paths relative to the folder,
 ``features/<layer>`` (N, D) vectors (float32 or float16), attribute ``count`` = rows that are
 committed. Pictures that could not be read are listed in ``skipped/paths`` and
-``skipped/reasons`` (committed by ``skipped_count``). Attributes record the model, layers,
+``skipped/reasons`` (committed by ``skipped_count``). Attribute ``folder``: the absolute
+folder the paths are relative to (the latest run's). Attributes record the model, layers,
 pooling, preprocessing and storage dtype (a later run must match them) and, for information,
 the versions, devices and precisions of every run that wrote the file.
 
@@ -39,7 +40,7 @@ from types import SimpleNamespace
 import numpy as np
 
 __all__ = ["DTYPES", "FileInUseError", "StorageError", "FeatureWriter", "FeatureFile", "open_features", "load_features",
-           "load_skipped", "open_h5"]
+           "load_skipped", "recorded_folder", "open_h5"]
 
 DTYPES = ("float32", "float16")  # storage types of the features
 COMMIT_EVERY = 1.0  # seconds between commits: a kill loses at most this much work
@@ -331,6 +332,24 @@ class _JournaledFile(io.RawIOBase):
         super().close()
 
 
+def recorded_folder(path: str | os.PathLike, attrs=None) -> str | None:
+    """The folder a feature file was extracted from (its paths are relative to it), as its
+    latest run recorded it; None for files that record none (written by older versions of
+    featlab, or by :func:`featlab.scale.write_hdf5`). Raises a one-line ``FileNotFoundError``
+    if that folder is gone. ``attrs``: the file's attributes, if already read."""
+    if attrs is None:
+        with open_features(path) as ff:
+            attrs = ff.attrs
+    folder = attrs.get("folder")
+    if folder is None:
+        return None
+    folder = str(folder)
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"'{path}' was extracted from '{folder}', which no longer exists; pass the "
+                                "folder where those pictures are now (--root FOLDER, or root=).")
+    return folder
+
+
 def _in_use(path: Path, text: str) -> FileInUseError:
     return FileInUseError(
         f"'{path}' is being written by another run (another `featlab extract`, or a "
@@ -428,12 +447,14 @@ class FeatureWriter:
     earlier runs skipped. ``w.stored`` and ``w.skipped`` are the paths in the file, ``w.count``
     its rows of features (committed or about to be), ``w.committed`` the rows committed.
     ``w.remaining`` (set by the caller: pictures still to come) sizes the disk-full message.
+    ``folder``: the absolute folder the paths are relative to, recorded as attribute ``folder``
+    (the latest run's; read by :func:`recorded_folder`).
     A failed commit raises :class:`StorageError` (one line: the file, the cause, what to do)
     and the writer refuses further rows.
     """
 
     def __init__(self, path: str | os.PathLike, meta: dict[str, str], info: dict[str, str],
-                 retry_skipped: bool = False, commit_every: float | None = None):
+                 retry_skipped: bool = False, commit_every: float | None = None, folder: str | None = None):
         self.path = Path(path)
         self.remaining: int | None = None
         self.commit_every = COMMIT_EVERY if commit_every is None else commit_every
@@ -445,6 +466,8 @@ class FeatureWriter:
                 raise
             raise self._error(e, opened=False) from None
         self.count = self.committed = int(self._f.attrs["count"])
+        if folder is not None:  # where the paths are relative to: this run's folder (committed with its rows)
+            self._f.attrs["folder"] = str(folder)
         self._last = time.monotonic()
         try:  # the file's creation, or this run's settings, are committed with the first rows
             self.stored: set[str] = set(self._f["paths"].asstr()[:].tolist())
