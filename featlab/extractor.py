@@ -96,8 +96,8 @@ class FeatureExtractor:
                 self.model = copy.deepcopy(model)
             except Exception as e:  # e.g. a model holding a lock or an open file
                 warnings.warn(f"{type(model).__name__} cannot be copied ({type(e).__name__}: {e}); featlab "
-                              "leaves it as it is and runs it as it is (no batch-norm folding; its own "
-                              "memory layout, channels_last off).", stacklevel=2)
+                              "runs it as it is (no batch-norm folding; its own memory layout, "
+                              "channels_last off).", stacklevel=2)
                 self.channels_last = self.channels_last and _is_channels_last(model)
             else:
                 self.folded = fold_batchnorm(self.model, keep=paths)
