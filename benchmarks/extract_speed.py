@@ -233,7 +233,8 @@ def main() -> None:
         kw = dict(batch_size=batch_size, progress=False, workers=workers, dtype=args.dtype,
                   precision=precision, channels_last=channels_last, fast_decode=args.fast_decode,
                   streams=streams)
-        extractor = fl.FeatureExtractor(model, [layer], "avg", precision=precision, channels_last=channels_last)
+        extractor = fl.FeatureExtractor(model, [layer], "avg", precision=precision, channels_last=channels_last,
+                                        fold=True)  # as extract runs it
         print(f"featlab's copy of the model: {extractor.folded} batch norms folded into their convolutions "
               "(the naive loop runs the model as loaded)")
         replicas = [extractor] + [extractor.replica() for _ in range(streams - 1)]

@@ -8,9 +8,10 @@ after the deepest layer and returns ``{layer: (N, D)}`` (or the maps themselves,
 :func:`featlab.embed` and the widgets all go through it, so a query is embedded exactly as
 the stored rows were: same preprocessing, precision, layout and pooling.
 
-The caller's model is never changed: the extractor runs its own copy, with each batch norm
-that follows a convolution folded into it (:mod:`featlab.fold`, in evaluation mode; faster,
-same features up to float rounding) and in channels_last (NHWC) layout if asked. Its hooks
+The caller's model is never changed: the extractor runs its own copy where needed, with each
+batch norm that follows a convolution folded into it (``fold``, :mod:`featlab.fold`; what
+:meth:`FeatureExtractor.from_settings` does for files and their queries: faster, same
+features up to float rounding) and in channels_last (NHWC) layout if asked. Its hooks
 live on the model only during a forward pass (on the copy, if there is one). A model that
 featlab did not load (built, wrapped or compiled yourself) needs its preprocessing passed
 explicitly (``preprocess=fl.Preprocess(...)``).
@@ -68,14 +69,18 @@ class FeatureExtractor:
     ``preprocess``: how pictures become the model's input; default the weights' own
     (:func:`featlab.preprocess_for`, for models from :func:`featlab.load_model`).
     ``precision``: ``float32`` or ``bfloat16`` (autocast on the model's device).
-    ``channels_last``: run an NHWC copy of the model (faster convolutions on CPUs and GPUs).
-    The copy (one more set of weights in memory) also has its batch norms folded into the
-    convolutions before them (:func:`featlab.fold.fold_batchnorm`; not in training mode).
+    ``channels_last``: run an NHWC copy of the model (faster convolutions on CPUs and GPUs;
+    one more set of weights in memory). ``fold``: run a copy whose batch norms are folded into
+    the convolutions before them (:func:`featlab.fold.fold_batchnorm`; not in training mode):
+    faster, features equal up to float rounding. :meth:`from_settings` (what extraction into a
+    file, Ray's stages and search queries use) folds; the default, for :func:`featlab.extract`
+    and :func:`featlab.embed` in the lessons, runs the model's own arithmetic.
     A model that cannot be copied runs as it is, with a warning. Calls run under ``torch.inference_mode``.
     """
 
     def __init__(self, model: nn.Module, layers: str | Sequence[str], pooling: str = "avg", *,
-                 preprocess: Preprocess | None = None, precision: str = "float32", channels_last: bool = False):
+                 preprocess: Preprocess | None = None, precision: str = "float32", channels_last: bool = False,
+                 fold: bool = False):
         settings = ExtractSettings(layers=layers, pooling=pooling, precision=precision,
                                    channels_last=channels_last)  # checks each one
         self.layers, self.pooling, self.precision = settings.layers, settings.pooling, settings.precision
@@ -90,7 +95,7 @@ class FeatureExtractor:
         self._info = model_info(model)  # the family's facts, read from the caller's (unfolded) model
         self.channels_last = settings.channels_last
         self.folded = 0  # batch norms folded into the convolution before them (featlab.fold)
-        pairs = conv_bn_pairs(model) if not model.training else []
+        pairs = conv_bn_pairs(model) if fold and not model.training else []
         if pairs or (self.channels_last and not _is_channels_last(model)):
             try:
                 self.model = copy.deepcopy(model)
@@ -100,7 +105,7 @@ class FeatureExtractor:
                               "channels_last off).", stacklevel=2)
                 self.channels_last = self.channels_last and _is_channels_last(model)
             else:
-                self.folded = fold_batchnorm(self.model, keep=paths)
+                self.folded = fold_batchnorm(self.model, keep=paths) if pairs else 0
                 if self.channels_last:
                     self.model = self.model.to(memory_format=torch.channels_last)
         self._capture = Capture(self.model, self.layers, clone=True, stop=True, paths=paths)  # resolved once
@@ -118,7 +123,7 @@ class FeatureExtractor:
     def from_settings(cls, model: nn.Module, settings: ExtractSettings,
                       preprocess: Preprocess | None = None) -> "FeatureExtractor":
         return cls(model, settings.layers, settings.pooling, preprocess=preprocess,
-                   precision=settings.precision or "float32", channels_last=settings.channels_last)
+                   precision=settings.precision or "float32", channels_last=settings.channels_last, fold=True)
 
     def replica(self) -> "FeatureExtractor":
         """Another extractor with its own copy of the model (for a second stream of work);

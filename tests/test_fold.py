@@ -43,12 +43,19 @@ def test_the_extractor_runs_a_folded_copy_with_the_plain_models_features(lite0):
     x = fl.preprocess(["chelsea", "rocket"], lite0)
     _, kept = hooked(lite0, ["bn2", "blocks.3"], x)
     for channels_last in (False, True):
-        ex = fl.FeatureExtractor(lite0, ["head", "block4"], "avg", channels_last=channels_last)
+        ex = fl.FeatureExtractor(lite0, ["head", "block4"], "avg", channels_last=channels_last, fold=True)
         assert ex.folded == 49 and ex.model is not lite0
         got = ex(x)
         torch.testing.assert_close(got["head"], kept["bn2"].mean(dim=(2, 3)), rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(got["block4"], kept["blocks.3"].mean(dim=(2, 3)), rtol=1e-4, atol=1e-4)
     assert any(isinstance(m, nn.BatchNorm2d) for m in lite0.modules())  # the caller's model: untouched
+    assert fl.FeatureExtractor(lite0, ["head"]).folded == 0  # fl.extract / fl.embed: the model's own arithmetic
+
+
+def test_extraction_into_a_file_folds(lite0):
+    from featlab.settings import ExtractSettings
+    ex = fl.FeatureExtractor.from_settings(lite0, ExtractSettings(layers=("head",)))
+    assert ex.folded == 49
 
 
 def test_a_convolution_read_as_a_layer_keeps_its_output():
@@ -63,7 +70,7 @@ def test_a_convolution_read_as_a_layer_keeps_its_output():
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     _, kept = hooked(model, ["conv1", "layer1.0.conv2", "layer4"], x)
     ex = fl.FeatureExtractor(model, ["conv1", "layer1.0.conv2", "layer4"], "avg",
-                             preprocess=fl.Preprocess(resize=64, crop=64, mean=(0, 0, 0), std=(1, 1, 1)))
+                             preprocess=fl.Preprocess(resize=64, crop=64, mean=(0, 0, 0), std=(1, 1, 1)), fold=True)
     assert 0 < ex.folded < 20  # 20 pairs in ResNet-18; the two read convolutions are not folded
     got = ex(x)
     for p in kept:
