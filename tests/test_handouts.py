@@ -41,7 +41,7 @@ FORMULAS = {
     "Grad-CAM weights": r"\alpha_k^c = \frac{1}{hw}\sum_{i,j} \frac{\partial y^c}{\partial A_k[i, j]}",
     "Cosine similarity": r"\frac{u^\top v}{\lVert u \rVert_2 \lVert v \rVert_2}",
     "ArcFace logit": r"s\,(\cos\theta_y - m \sin m)",          # the fallback past θ_y + m = π
-    "Fisher criterion J": r"J = \frac{\lVert \mu_1 - \mu_2 \rVert^2}{\sigma_1^2 + \sigma_2^2}",
+    "Trace ratio J and Fisher's J(w)": r"J = \frac{\lVert \mu_1 - \mu_2 \rVert^2}{\sigma_1^2 + \sigma_2^2}",
     "Fréchet distance": r"- 2\,(\Sigma_a \Sigma_b)^{1/2}",
 }
 
