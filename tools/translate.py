@@ -8,7 +8,12 @@ One catalogue per English source, ``locale/zh_CN/notebooks/NN_name.po`` (source
 ``notebooks/NN_name.ipynb``) and ``locale/zh_CN/exercises/NN_name.po`` (source the master
 ``exercises/src/NN_name.py``). Each markdown cell is one entry: ``msgctxt`` = ``cell <index>``
 (its position among all cells, so two identical cells stay distinct), ``msgid`` = the English
-text, ``msgstr`` = the Chinese. Code is never translated.
+text, ``msgstr`` = the Chinese. Code is never translated, its comments are: each comment block (lines
+that hold only a comment, one after another, at one indentation) and each comment after code is one
+entry with ``msgctxt`` = ``comment`` and the English comment as ``msgid`` (``#`` and indentation
+left out, lines joined with newlines); the same comment anywhere in a source is translated once.
+The Chinese of a block may have any number of lines. Markers (``# NBVAL_…``, ``# noqa``,
+``# %%``) and comments without a letter stay as they are.
 
 ``update`` keeps a translation whose English is unchanged, reuses it when the same English moved
 to another position, marks it ``fuzzy`` (with the ``previous_msgid``) when the English of its cell
@@ -31,9 +36,11 @@ Then ``build`` and commit the catalogue with the notebooks it built.
 from __future__ import annotations
 
 import copy
+import io
 import os
 import re
 import sys
+import tokenize
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -53,9 +60,72 @@ SOLUTION_TITLE = "（参考答案）"   # the English solution copies add " (sol
 HEADER = {"Project-Id-Version": "featlab", "Language": LANGUAGE, "MIME-Version": "1.0",
           "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"}
 
-_FORMULA = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", re.S)
-_CODE = re.compile(r"`[^`\n]+`")
+_FORMULA = re.compile(r"\$\$.+?\$\$|\$(?:[^$\n]|\n(?!\s*\n))+?\$", re.S)   # $…$ may wrap inside a paragraph
+_CODE = re.compile(r"`(?:[^`\n]|\n(?!\s*\n))+`")               # `code` may wrap too
 _LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+COMMENT = "comment"                   # msgctxt of every comment entry
+_MARKER = re.compile(r"#\s*(NBVAL_\w+|noqa\b|type:|fmt:|pragma\b|%%|!)")
+
+
+@dataclass(frozen=True)
+class Comment:
+    """One translatable comment of a code cell: lines [first, last] (0-based), from column ``col``."""
+    first: int
+    last: int
+    col: int
+    text: str            # the English without "#" and indentation, lines joined with "\n"
+    inline: bool         # after code on its line
+
+
+def comments(code: str) -> list[Comment]:
+    """The translatable comments of one code cell, in order (magics and shell lines are skipped)."""
+    lines = code.split("\n")
+    plain = "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in lines)
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(plain).readline)
+                  if t.type == tokenize.COMMENT]
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return []
+    out: list[Comment] = []
+    for t in tokens:
+        row, col = t.start[0] - 1, t.start[1]
+        if _MARKER.match(t.string) or not re.search(r"[^\W\d_]", t.string):
+            continue
+        body = re.sub(r"^#+ ?", "", t.string).rstrip()
+        inline = bool(lines[row][:col].strip())
+        last = out[-1] if out else None
+        if (not inline and last is not None and not last.inline and last.last == row - 1
+                and last.col == col):
+            out[-1] = Comment(last.first, row, col, f"{last.text}\n{body}", False)
+        else:
+            out.append(Comment(row, row, col, body, inline))
+    return out
+
+
+def translate_comments(code: str, zh: dict[str, str]) -> str:
+    """``code`` with each comment that ``zh`` translates replaced by its Chinese."""
+    lines = code.split("\n")
+    for c in reversed(comments(code)):
+        if c.text not in zh:
+            continue
+        new = [f"# {ln}".rstrip() if ln.strip() else "#" for ln in zh[c.text].split("\n")]
+        if c.inline:
+            lines[c.first] = lines[c.first][:c.col] + "# " + " ".join(ln.strip() for ln in zh[c.text].split("\n"))
+        else:
+            pad = lines[c.first][:c.col]
+            lines[c.first:c.last + 1] = [pad + ln for ln in new]
+    return "\n".join(lines)
+
+
+def without_comments(code: str) -> str:
+    """The program of a code cell: its translatable comments removed, comment-only lines dropped."""
+    lines = code.split("\n")
+    for c in reversed(comments(code)):
+        if c.inline:
+            lines[c.first] = lines[c.first][:c.col].rstrip()
+        else:
+            del lines[c.first:c.last + 1]
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -93,6 +163,16 @@ class Source:
         """[(msgctxt, English text)] of the markdown cells."""
         return [(f"cell {i}", c.source) for i, c in enumerate(self.cells())
                 if c.cell_type == "markdown" and c.source.strip()]
+
+    def comments(self) -> list[str]:
+        """The English comments of the code cells of every notebook built from this source, once each."""
+        seen: dict[str, None] = {}
+        for english, _, _ in self.targets():
+            cells = nbformat.read(english, as_version=4).cells if english.exists() else self.cells()
+            for c in cells:
+                if c.cell_type == "code":
+                    seen.update((k.text, None) for k in comments(c.source))
+        return list(seen)
 
 
 def sources() -> list[Source]:
@@ -143,9 +223,21 @@ def update(src: Source) -> bool:
         else:
             pending.append(entry)
         po.append(entry)
+    old_comments = {e.msgid: e for e in live if e.msgctxt == COMMENT}
+    for text in src.comments():                                     # the comments: keyed by their English
+        entry = polib.POEntry(msgctxt=COMMENT, msgid=text, msgstr="")
+        same = old_comments.get(text)
+        if same is not None and id(same) not in used:
+            entry.msgstr, entry.flags = same.msgstr, list(same.flags)
+            entry.previous_msgid = same.previous_msgid
+            used.add(id(same))
+        else:
+            pending.append(entry)
+        po.append(entry)
     for entry in pending:                                           # 2: the English of a cell changed
-        left = [e for e in live if e.msgstr and id(e) not in used]
-        same = [e for e in left if e.msgctxt == entry.msgctxt]
+        left = [e for e in live if e.msgstr and id(e) not in used
+                and (e.msgctxt == COMMENT) == (entry.msgctxt == COMMENT)]
+        same = [e for e in left if e.msgctxt == entry.msgctxt and entry.msgctxt != COMMENT]
         close = sorted(left, key=lambda e: -SequenceMatcher(None, e.msgid, entry.msgid).ratio())
         if not same and close and SequenceMatcher(None, close[0].msgid, entry.msgid).ratio() >= FUZZY_RATIO:
             same = close[:1]
@@ -176,9 +268,10 @@ def missing_pieces(english: str, chinese: str) -> list[str]:
     for f in figures_in(english):
         if (f.value, f.percent) not in have:
             out.append(f"figure {f.text}")
+    flat = " ".join(chinese.split())                               # a wrapped piece may be rejoined
     for pattern, what in ((_FORMULA, "formula"), (_CODE, "code")):
         for piece in pattern.findall(english):
-            if piece not in chinese:
+            if " ".join(piece.split()) not in flat:
                 out.append(f"{what} {piece}")
     return out
 
@@ -189,15 +282,25 @@ def problems(src: Source) -> list[str]:
         return [f"no catalogue {src.catalogue.relative_to(ROOT)} (run: python tools/translate.py update)"]
     po = polib.pofile(str(src.catalogue))
     english = dict(src.markdown())
+    english_comments = src.comments()
     out = []
     entries = {}
     for e in po:
         where = e.msgctxt or "?"
+        if e.msgctxt == COMMENT:
+            where = f"comment {e.msgid.splitlines()[0][:40]!r}"
         if e.obsolete:
             out.append(f"{where}: obsolete entry (its English is gone; delete it)")
             continue
-        entries[e.msgctxt] = e
-        if e.msgctxt not in english:
+        if e.msgctxt == COMMENT:
+            entries[(COMMENT, e.msgid)] = e
+            if e.msgid not in english_comments:
+                out.append(f"{where}: no such English comment (run update)")
+        else:
+            entries[e.msgctxt] = e
+        if e.msgctxt == COMMENT:
+            pass                                  # keyed by its English: always current when present
+        elif e.msgctxt not in english:
             out.append(f"{where}: no such English markdown cell (run update)")
         elif e.msgid != english[e.msgctxt]:
             out.append(f"{where}: translates an older English text (run update, then revise it)")
@@ -208,6 +311,8 @@ def problems(src: Source) -> list[str]:
         else:
             out += [f"{where}: {piece} of the English is missing" for piece in missing_pieces(e.msgid, e.msgstr)]
     out += [f"{ctxt}: English cell not in the catalogue (run update)" for ctxt in english if ctxt not in entries]
+    out += [f"comment {text.splitlines()[0][:40]!r}: not in the catalogue (run update)"
+            for text in english_comments if (COMMENT, text) not in entries]
     return out
 
 
@@ -242,11 +347,21 @@ def _zh_twin(path: Path) -> Path | None:
     return None
 
 
+_CJK = "\u3000-\u303f\u3400-\u9fff\uff00-\uffef"
+_SOFT_BREAK = re.compile(f"(?<=[{_CJK}])\n(?=[{_CJK}])")
+
+
+def join_cjk_lines(text: str) -> str:
+    """Remove a line break between two Chinese characters: Markdown would show it as a space."""
+    return _SOFT_BREAK.sub("", text)
+
+
 def chinese_notebook(src: Source, english_path: Path, zh_path: Path, solution: bool,
                      complete: set[Path]) -> nbformat.NotebookNode:
     """The Chinese twin of one built English notebook (catalogue assumed complete)."""
     po = polib.pofile(str(src.catalogue))
-    zh = {e.msgctxt: e.msgstr for e in po if not e.obsolete}
+    zh = {e.msgctxt: e.msgstr for e in po if not e.obsolete and e.msgctxt != COMMENT}
+    zh_comments = {e.msgid: e.msgstr for e in po if not e.obsolete and e.msgctxt == COMMENT}
     nb = nbformat.read(english_path, as_version=4)
     n_src = len(src.cells())
     if len(nb.cells) != n_src:
@@ -255,11 +370,13 @@ def chinese_notebook(src: Source, english_path: Path, zh_path: Path, solution: b
     out = copy.deepcopy(nb)
     for i, cell in enumerate(out.cells):
         if cell.cell_type == "markdown" and f"cell {i}" in zh:
-            text = _relink(zh[f"cell {i}"], src.home, zh_path.parent, complete)
+            text = _relink(join_cjk_lines(zh[f"cell {i}"]), src.home, zh_path.parent, complete)
             if solution and i == 0 and text.startswith("# "):
                 title, sep, rest = text.partition("\n")
                 text = f"{title}{SOLUTION_TITLE}{sep}{rest}"
             cell.source = text
+        elif cell.cell_type == "code" and zh_comments:
+            cell.source = translate_comments(cell.source, zh_comments)
     return out
 
 

@@ -220,7 +220,8 @@ for ax, c, k, m_, r_ in zip(axes, classes, ids, on_cat, raw_on_cat):
     fl.plot.overlay(picture, m_, ax=ax, title=f"{c}\np = {float(probs[k]):.3f}, raw max {float(r_.max()):.2g}")
 plt.suptitle("chelsea: every class gets a map scaled to [0, 1]", fontsize=9)
 plt.tight_layout(); plt.show()
-#
+
+# %% [markdown]
 # ## Measure (b): a sanity check — randomise the top layers
 #
 # Adebayo et al. (2018, *Sanity Checks for Saliency Maps*) showed that some saliency methods
