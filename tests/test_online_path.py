@@ -309,7 +309,7 @@ def test_notebook_runs_with_the_weights_present(torch_home, path):
     needle, markers, absent = BRANCHES[path]
     sources = branch_slice(nbformat.read(ROOT / path, 4), _BRANCH.search)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources],
-                                  metadata={"kernelspec": {"name": "python3"}})
+                                  metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
     env = dict(os.environ, TORCH_HOME=str(torch_home), MPLBACKEND="agg")
     for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
         env[var] = "http://127.0.0.1:9"                   # a download would fail, not succeed
