@@ -61,6 +61,8 @@ sync: install                  ## text sources -> notebooks (outputs kept), exer
 	@# complete ones are built into notebooks/zh/ and exercises/zh/ with the English outputs
 	$(BIN)/python tools/translate.py update
 	$(BIN)/python tools/translate.py build
+	$(BIN)/python tools/messages.py update
+	$(BIN)/python tools/messages.py compile
 
 notebooks: sync                ## sync, then re-execute notebooks and solutions in place (refresh outputs)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \

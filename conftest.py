@@ -8,6 +8,9 @@ import pytest
 import torch
 
 os.environ.setdefault("MPLBACKEND", "agg")
+# the suite checks the English messages of featlab.checks wherever it is run from (a Chinese folder,
+# a terminal of a Jupyter kernel); tests/test_check_messages.py switches to Chinese where it means to
+os.environ["FEATLAB_LANG"] = "en"
 
 _NB_TIMES: dict[str, float] = defaultdict(float)
 

@@ -1,6 +1,6 @@
 """How fast does `featlab extract` turn a folder of JPEG files into features? Ratios, with their spread.
 
-    python benchmarks/extract_speed.py                                  # CPU: efficientnet_lite0, 96 files, 9 rounds
+    python benchmarks/extract_speed.py                                  # CPU: efficientnet_lite0, 96 files, 15 rounds
     python benchmarks/extract_speed.py --device cuda --model resnet50 --n 16384 --batch-size 256 --rounds 3
 
 It writes a folder of JPEGs (the sample pictures, cropped to 4:3 and re-encoded at typical
@@ -9,28 +9,33 @@ then measures, for the same pictures and the same layer (the pooled head: Lite0'
 ResNet's ``layer4``, average-pooled):
 
   naive    the per-image loop of the lessons: PIL open -> torchvision transform ->
-           model(x.unsqueeze(0)) with a hook -> .cpu().numpy(); float32, on the first
-           --naive-n files (it is slow), same mix of sizes
+           model(x.unsqueeze(0)) with a hook -> .cpu().numpy(); float32, the model as
+           fl.load_model returns it (batch norms unfolded, NCHW), PyTorch's threads, on the
+           first --naive-n files (default: all of them), same mix of sizes
   extract  fl.extract_folder end to end from the files to the HDF5 file (what
            `featlab extract` runs): threads decode, uint8 to the device, normalise there,
            channels_last; bf16 + nvJPEG on CUDA; on a CPU, --streams pipelines side by side
   forward  the forward pass alone on pre-decoded, normalised batches already on the device,
            same batch size, precision, layout and layer (fl.FeatureExtractor, as extract
-           runs it), one batch after another with PyTorch's threads (what a user's loop does)
+           runs it: its copy of the model, batch norms folded), one batch after another with
+           PyTorch's threads (what a user's loop does)
   forward, streams   (CPU, when extract runs --streams > 1) the same batches in extract's
            layout: that many threads, each with its own copy of the model and its share of
            the cores — the ceiling for extract in that layout (diagnostic)
 
 Stable figures on a machine whose speed drifts: one untimed round first (threads, cuDNN
-autotuning), then --rounds rounds, each timing every measurement once, back to back, in an
-order that rotates from round to round. Each ratio is computed within a round (extract and
-the measure it is compared with saw the same load) and the script prints the median over
-rounds with the spread (lowest – highest). Files are read from the OS page cache (warm).
-The last line is machine-readable: medians, then the spreads.
+autotuning, every file read once into the OS page cache, so all measurements read warm
+files), then --rounds rounds, each timing every measurement once, back to back, in an order
+that rotates from round to round, with Python's garbage collected before each. Each ratio is
+computed within a round (extract and the measure it is compared with saw the same load) and
+the script prints every round, then the median over rounds with the spread (lowest –
+highest), and the load average at the start and the end. The last line is machine-readable:
+medians, then the spreads.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import os
 import platform
@@ -181,7 +186,7 @@ def main() -> None:
     ap.add_argument("--random-weights", action="store_true", help="skip pretrained weights (speed is the same)")
     ap.add_argument("--loader-workers", type=int, nargs="*", default=None,
                     help="also time the loader alone with these thread counts (diagnostic)")
-    ap.add_argument("--rounds", type=int, default=9,
+    ap.add_argument("--rounds", type=int, default=15,
                     help="timed rounds, each measuring naive, extract and forward once (median reported)")
     ap.add_argument("--folder", default=None, help="where to write the JPEGs (default: a temporary folder)")
     args = ap.parse_args()
@@ -201,7 +206,7 @@ def main() -> None:
 
     hw = torch.cuda.get_device_name(device) if on_cuda else platform.processor() or platform.machine()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    load = load_start = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     print(f"device {device.type} ({hw}), {cores} CPU cores, load average {load}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} torch threads")
     feeding = (f"{streams} streams (one model copy and {max(1, cores // streams)} torch threads each, "
@@ -220,7 +225,7 @@ def main() -> None:
         print(f"{args.n} JPEG files, 640×480 and 1024×768 alternating, {mb:.0f} kB on average "
               f"(written in {time.perf_counter() - t:.1f} s)")
 
-        naive_n = min(args.n, args.naive_n or 512)
+        naive_n = min(args.n, args.naive_n or args.n)
         warm = tmp / "warm"  # files for the untimed run: threads, cuDNN autotuning, nvJPEG start-up
         warm.mkdir()
         for p in files[:2 * batch_size]:
@@ -228,7 +233,10 @@ def main() -> None:
         kw = dict(batch_size=batch_size, progress=False, workers=workers, dtype=args.dtype,
                   precision=precision, channels_last=channels_last, fast_decode=args.fast_decode,
                   streams=streams)
-        extractor = fl.FeatureExtractor(model, [layer], "avg", precision=precision, channels_last=channels_last)
+        extractor = fl.FeatureExtractor(model, [layer], "avg", precision=precision, channels_last=channels_last,
+                                        fold=True)  # as extract runs it
+        print(f"featlab's copy of the model: {extractor.folded} batch norms folded into their convolutions "
+              "(the naive loop runs the model as loaded)")
         replicas = [extractor] + [extractor.replica() for _ in range(streams - 1)]
         batches = predecoded(files, prep, device, batch_size, workers, extractor.channels_last)
         last: dict = {}
@@ -256,9 +264,15 @@ def main() -> None:
             fn()
         rates: dict[str, list[float]] = {k: [] for k in measures}
         names = list(measures)
+        short = {"naive": "naive", "extract": "extract", "forward": "forward", "forward_streams": "fwd_streams"}
+        print(f"round  {'  '.join(f'{short[k]:>11s}' for k in names)}   vs_naive  vs_forward   (img/s)")
         for r in range(args.rounds):
             for k in names[r % len(names):] + names[:r % len(names)]:  # rotate the order
+                gc.collect()
                 rates[k].append(measures[k]())
+            print(f"{r + 1:5d}  {'  '.join(f'{rates[k][-1]:11.1f}' for k in names)}   "
+                  f"{rates['extract'][-1] / rates['naive'][-1]:8.2f}  {rates['extract'][-1] / rates['forward'][-1]:10.2f}",
+                  flush=True)
         del batches
         rates = {k: np.array(v) for k, v in rates.items()}
         vs_naive, vs_forward = rates["extract"] / rates["naive"], rates["extract"] / rates["forward"]
@@ -288,7 +302,8 @@ def main() -> None:
         print(f"naive_img_s={med['naive']:.1f} extract_img_s={med['extract']:.1f} forward_img_s={med['forward']:.1f} "
               f"ratio_vs_naive={np.median(vs_naive):.2f} ratio_vs_forward={np.median(vs_forward):.2f} "
               f"spread_vs_naive={vs_naive.max() - vs_naive.min():.2f} "
-              f"spread_vs_forward={vs_forward.max() - vs_forward.min():.2f} rounds={args.rounds}")
+              f"spread_vs_forward={vs_forward.max() - vs_forward.min():.2f} rounds={args.rounds} "
+              f"load_start={load_start.replace(' ', '/')} load_end={load.replace(' ', '/')}")
     finally:
         if not args.folder:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -102,8 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--html", default=None, metavar="FILE",
                     help="also write a contact sheet: hits, scores and similarity maps, one offline HTML file")
     se.add_argument("--png", default=None, metavar="FILE", help="also write the contact sheet as one PNG")
-    se.add_argument("--root", default=".", help="folder the file's picture paths are relative to "
-                                                "(the extracted folder; for --html/--png; default: .)")
+    se.add_argument("--root", default=None, help="folder the file's picture paths are relative to, for "
+                                                 "--html/--png (default: the folder the file was extracted "
+                                                 "from, as it records it)")
     sub.add_parser("models", help="list models and whether their weights are on this machine")
     gr = sub.add_parser(
         "grade", help="run students' exercise notebooks; one CSV row per check, feedback, class summary",

@@ -39,19 +39,23 @@ class Result:
 
 
 def results(features: str | os.PathLike, queries, k: int = 5, layer: str | None = None,
-            root: str | os.PathLike = ".", maps: bool = True, backend: str = "torch") -> list[Result]:
+            root: str | os.PathLike | None = None, maps: bool = True, backend: str = "torch") -> list[Result]:
     """Search ``features`` (a file of ``featlab extract``) for each query file, as ``featlab
     search`` does (:func:`featlab.query_features` + :func:`featlab.search_file`), and load each
-    hit from ``root`` (the folder the file's paths are relative to) with its similarity map
-    (:func:`featlab.similarity_map`, the file's layer and pooling; none for ``pooling='none'``)."""
+    hit from ``root`` (the folder the file's paths are relative to; default: the folder the
+    file records it was extracted from, :func:`featlab.store.recorded_folder`, or ``.`` for
+    files that record none) with its similarity map (:func:`featlab.similarity_map`, the
+    file's layer and pooling; none for ``pooling='none'``)."""
     from .models import load_model
     from .search import query_features, search_file
     from .settings import ExtractSettings
     from .similarity import similarity_map
-    from .store import open_features
+    from .store import open_features, recorded_folder
 
     with open_features(features) as ff:
         layer, attrs = ff.layer(layer), ff.attrs
+    if root is None:
+        root = recorded_folder(features, attrs) or "."
     settings = ExtractSettings.from_file_attrs(attrs, str(features))
     q = query_features(features, queries, layer=layer)
     scores, _, paths = search_file(features, q, layer=layer, k=k, backend=backend)

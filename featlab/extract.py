@@ -105,9 +105,11 @@ class Capture:
     overwrites the previous one.
     """
 
-    def __init__(self, model: nn.Module, layers: Sequence[str], clone: bool = True, stop: bool = False):
+    def __init__(self, model: nn.Module, layers: Sequence[str], clone: bool = True, stop: bool = False,
+                 paths: Sequence[str] | None = None):
         self.model, self.layers = model, list(layers)
-        self.paths = [resolve_layer(model, name) for name in self.layers]
+        # ``paths``: the layers' module paths, resolved beforehand (on the model this one was copied from)
+        self.paths = list(paths) if paths is not None else [resolve_layer(model, name) for name in self.layers]
         self.clone, self.stop = clone, stop
         self.outputs: dict[str, torch.Tensor] = {}
         self._handles: list = []

@@ -8,10 +8,13 @@ after the deepest layer and returns ``{layer: (N, D)}`` (or the maps themselves,
 :func:`featlab.embed` and the widgets all go through it, so a query is embedded exactly as
 the stored rows were: same preprocessing, precision, layout and pooling.
 
-The caller's model is never changed: for channels_last (NHWC) the extractor runs a copy in
-that layout, and its hooks live on the model only during a forward pass (on the copy, if
-there is one). A model that featlab did not load (built, wrapped or compiled yourself) needs
-its preprocessing passed explicitly (``preprocess=fl.Preprocess(...)``).
+The caller's model is never changed: the extractor runs its own copy where needed, with each
+batch norm that follows a convolution folded into it (``fold``, :mod:`featlab.fold`; what
+:meth:`FeatureExtractor.from_settings` does for files and their queries: faster, same
+features up to float rounding) and in channels_last (NHWC) layout if asked. Its hooks
+live on the model only during a forward pass (on the copy, if there is one). A model that
+featlab did not load (built, wrapped or compiled yourself) needs its preprocessing passed
+explicitly (``preprocess=fl.Preprocess(...)``).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import torch
 from torch import nn
 
 from .extract import Capture
+from .fold import conv_bn_pairs, fold_batchnorm
 from .images import ImageLike, Preprocess
 from .models import model_device, model_info, model_name, preprocess_for
 from .settings import POOLINGS, ExtractSettings
@@ -66,12 +70,17 @@ class FeatureExtractor:
     (:func:`featlab.preprocess_for`, for models from :func:`featlab.load_model`).
     ``precision``: ``float32`` or ``bfloat16`` (autocast on the model's device).
     ``channels_last``: run an NHWC copy of the model (faster convolutions on CPUs and GPUs;
-    the copy costs one more set of weights in memory). A model that cannot be copied runs as
-    it is, with a warning. Calls run under ``torch.inference_mode``.
+    one more set of weights in memory). ``fold``: run a copy whose batch norms are folded into
+    the convolutions before them (:func:`featlab.fold.fold_batchnorm`; not in training mode):
+    faster, features equal up to float rounding. :meth:`from_settings` (what extraction into a
+    file, Ray's stages and search queries use) folds; the default, for :func:`featlab.extract`
+    and :func:`featlab.embed` in the lessons, runs the model's own arithmetic.
+    A model that cannot be copied runs as it is, with a warning. Calls run under ``torch.inference_mode``.
     """
 
     def __init__(self, model: nn.Module, layers: str | Sequence[str], pooling: str = "avg", *,
-                 preprocess: Preprocess | None = None, precision: str = "float32", channels_last: bool = False):
+                 preprocess: Preprocess | None = None, precision: str = "float32", channels_last: bool = False,
+                 fold: bool = False):
         settings = ExtractSettings(layers=layers, pooling=pooling, precision=precision,
                                    channels_last=channels_last)  # checks each one
         self.layers, self.pooling, self.precision = settings.layers, settings.pooling, settings.precision
@@ -82,17 +91,24 @@ class FeatureExtractor:
         self.name = model_name(model) or type(model).__name__
         self.device = model_device(model)
         self.model = model
-        Capture(model, self.layers)  # unknown names fail here, listing valid ones
+        self._paths = paths = Capture(model, self.layers).paths  # unknown names fail here, listing valid ones
+        self._info = model_info(model)  # the family's facts, read from the caller's (unfolded) model
         self.channels_last = settings.channels_last
-        if self.channels_last and not _is_channels_last(model):
+        self.folded = 0  # batch norms folded into the convolution before them (featlab.fold)
+        pairs = conv_bn_pairs(model) if fold and not model.training else []
+        if pairs or (self.channels_last and not _is_channels_last(model)):
             try:
-                self.model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+                self.model = copy.deepcopy(model)
             except Exception as e:  # e.g. a model holding a lock or an open file
                 warnings.warn(f"{type(model).__name__} cannot be copied ({type(e).__name__}: {e}); featlab "
-                              "leaves it as it is and runs it in its own memory layout (channels_last off).",
-                              stacklevel=2)
-                self.channels_last = False
-        self._capture = Capture(self.model, self.layers, clone=True, stop=True)  # names resolved once
+                              "runs it as it is (no batch-norm folding; its own memory layout, "
+                              "channels_last off).", stacklevel=2)
+                self.channels_last = self.channels_last and _is_channels_last(model)
+            else:
+                self.folded = fold_batchnorm(self.model, keep=paths) if pairs else 0
+                if self.channels_last:
+                    self.model = self.model.to(memory_format=torch.channels_last)
+        self._capture = Capture(self.model, self.layers, clone=True, stop=True, paths=paths)  # resolved once
 
     @property
     def prep(self) -> Preprocess:
@@ -107,14 +123,14 @@ class FeatureExtractor:
     def from_settings(cls, model: nn.Module, settings: ExtractSettings,
                       preprocess: Preprocess | None = None) -> "FeatureExtractor":
         return cls(model, settings.layers, settings.pooling, preprocess=preprocess,
-                   precision=settings.precision or "float32", channels_last=settings.channels_last)
+                   precision=settings.precision or "float32", channels_last=settings.channels_last, fold=True)
 
     def replica(self) -> "FeatureExtractor":
         """Another extractor with its own copy of the model (for a second stream of work);
         raises whatever ``copy.deepcopy`` raises for a model that cannot be copied."""
         twin = copy.copy(self)
         twin.model = copy.deepcopy(self.model)
-        twin._capture = Capture(twin.model, self.layers, clone=True, stop=True)
+        twin._capture = Capture(twin.model, self.layers, clone=True, stop=True, paths=self._paths)
         return twin
 
     # --- the forward pass ---------------------------------------------------------------
@@ -153,7 +169,7 @@ class FeatureExtractor:
     def dims(self) -> dict[str, int]:
         """``{layer: D}``, the length of each layer's vector: from the model registry's facts
         (channels, stride) where it knows the layer, else from one forward pass of a blank batch."""
-        info = model_info(self.model)
+        info = self._info
         out: dict[str, int] = {}
         for name in self.layers:
             f = info.feature(name) if info is not None else None

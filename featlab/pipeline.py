@@ -128,7 +128,7 @@ def run(model: nn.Module, folder: str | os.PathLike, out: str | os.PathLike, set
     paths = list_images(root)
     meta, info = s.file_attrs(prep)
     on_cuda = device.type == "cuda"
-    writer = FeatureWriter(out, meta, info, retry_skipped)
+    writer = FeatureWriter(out, meta, info, retry_skipped, folder=str(root.resolve()))
     skipped: dict[str, str] = {}
     done_now = 0
     bar = None

@@ -53,8 +53,8 @@ class ReceptiveField:
     """Receptive field of the units of one layer (all values are ``(h, w)`` pairs).
 
     ``size``: pixels one unit sees; ``stride``: pixels between neighbouring units (a.k.a.
-    jump); ``padding``: effective padding, so unit ``(i, j)`` covers rows
-    ``-padding[0] + i * stride[0]`` to that ``+ size[0] - 1`` (columns likewise).
+    jump); ``padding``: effective padding, so unit ``(i, j)`` (row ``i``, column ``j`` of the
+    map) covers rows ``-padding[0] + i * stride[0]`` to that ``+ size[0] - 1`` (columns likewise).
     ``input_size``: the image it was computed for; ``output_size``: the layer's map (H', W').
     """
     size: Pair
@@ -69,17 +69,18 @@ class ReceptiveField:
                      for u, r, s, p in zip((i, j), self.size, self.stride, self.padding))
 
     def box(self, i: int, j: int, clip: bool = False) -> tuple[int, int, int, int]:
-        """Pixels seen by unit ``(i, j)`` as ``(top, left, bottom, right)``, bottom/right excluded.
+        """Pixels seen by unit ``(i, j)`` as the course's box ``(x0, y0, x1, y1)``.
 
-        ``img[top:bottom, left:right]`` is the field; unclipped it may reach outside the image
-        (into the zero padding); ``clip=True`` cuts it to the image.
+        x is the column, y the row, ``x1`` and ``y1`` excluded (as ``torchvision.ops``), so
+        ``img[y0:y1, x0:x1]`` is the field. Unclipped it may reach outside the image (into the
+        zero padding); ``clip=True`` cuts it to the image.
         """
-        top, left = (-p + u * s for u, s, p in zip((i, j), self.stride, self.padding))
-        bottom, right = top + self.size[0], left + self.size[1]
+        y0, x0 = (-p + u * s for u, s, p in zip((i, j), self.stride, self.padding))
+        y1, x1 = y0 + self.size[0], x0 + self.size[1]
         if clip:
             h, w = self.input_size
-            top, left, bottom, right = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
-        return top, left, bottom, right
+            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        return x0, y0, x1, y1
 
     def fully_inside(self) -> tuple[range, range]:
         """Rows and columns of the units whose field lies entirely inside the image.
@@ -381,9 +382,10 @@ def receptive_field_table(model: nn.Module, input_size: int | Pair = 224) -> Rec
 class EmpiricalReceptiveField:
     """What gradients say about one unit's field.
 
-    ``unit``: (i, j) in the layer's map; ``box``: (top, left, bottom, right), bottom/right
-    excluded, bounding box of the pixels with a non-zero gradient; ``gradient``: (H, W) map
-    of |∂ unit / ∂ input| summed over colour channels and averaged over the batch (CPU).
+    ``unit``: (i, j) = (row, column) in the layer's map; ``box``: (x0, y0, x1, y1), x = column,
+    y = row, x1/y1 excluded, bounding box of the pixels with a non-zero gradient (as
+    :meth:`ReceptiveField.box`); ``gradient``: (H, W) map of |∂ unit / ∂ input| summed over
+    colour channels and averaged over the batch (CPU).
     """
     unit: Pair
     box: tuple[int, int, int, int]
@@ -487,5 +489,5 @@ def empirical_receptive_field(model: nn.Module, layer: str, input_size: int | Pa
     if len(rows) == 0:
         box = (0, 0, 0, 0)
     else:
-        box = (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+        box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
     return EmpiricalReceptiveField((int(i), int(j)), box, mag)

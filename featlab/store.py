@@ -7,7 +7,8 @@ and :func:`featlab.scale.write_hdf5`, read by :func:`load_features`, :func:`open
 Layout of the HDF5 file: ``paths`` (N,) image paths relative to the folder,
 ``features/<layer>`` (N, D) vectors (float32 or float16), attribute ``count`` = rows that are
 committed. Pictures that could not be read are listed in ``skipped/paths`` and
-``skipped/reasons`` (committed by ``skipped_count``). Attributes record the model, layers,
+``skipped/reasons`` (committed by ``skipped_count``). Attribute ``folder``: the absolute
+folder the paths are relative to (the latest run's). Attributes record the model, layers,
 pooling, preprocessing and storage dtype (a later run must match them) and, for information,
 the versions, devices and precisions of every run that wrote the file.
 
@@ -15,8 +16,9 @@ Commits (:class:`FeatureWriter`, :class:`_JournaledFile`): HDF5 rewrites its hea
 and has no transactions, so a write that fails half way (a full disk) leaves a file that no
 longer opens. Here HDF5 writes to memory; a commit copies those writes (only the bytes that
 change: a few rows of a chunk, some header fields) to a redo journal ``<file>-journal`` with a
-checksum, fsyncs it, applies them to the file, fsyncs it and deletes the journal. The file changes only while a complete journal exists: a commit interrupted
-before is as if never made, one interrupted after is redone by the next open. What this
+checksum, fsyncs it and its folder, applies them to the file, fsyncs it, deletes the journal
+and fsyncs the folder again. The file changes only while a complete journal exists: a commit
+interrupted before is as if never made, one interrupted after is redone by the next open. What this
 guarantees (tested in ``tests/test_store.py``): a kill at any moment, a full disk or a failed
 write loses no committed row, and the file opens; not guaranteed: power loss on a device that
 does not honour fsync, network filesystems (their locks and fsync), two machines writing.
@@ -38,7 +40,7 @@ from types import SimpleNamespace
 import numpy as np
 
 __all__ = ["DTYPES", "FileInUseError", "StorageError", "FeatureWriter", "FeatureFile", "open_features", "load_features",
-           "load_skipped", "open_h5"]
+           "load_skipped", "recorded_folder", "open_h5"]
 
 DTYPES = ("float32", "float16")  # storage types of the features
 COMMIT_EVERY = 1.0  # seconds between commits: a kill loses at most this much work
@@ -121,6 +123,20 @@ def _read_journal(path: Path) -> list[tuple[int, bytes | None]] | None:
     return ops
 
 
+def _sync_dir(path: Path) -> None:
+    """fsync the folder holding ``path``, so that a file created, renamed or deleted there
+    stays so after a power loss (POSIX: fsync of a file does not persist its directory entry).
+    Filesystems that cannot sync a folder (EINVAL, ENOTSUP) are left as they are."""
+    fd = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        _disk.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
 def _apply(fd: int, ops) -> None:
     for offset, data in ops:
         if data is None:
@@ -159,6 +175,7 @@ class _JournaledFile(io.RawIOBase):
             if journal is not None and writable:  # a commit was interrupted while applied: redo it
                 _apply(self.fd, journal)
                 _disk.unlink(journal_path(path))
+                _sync_dir(path)
                 self.size = os.fstat(self.fd).st_size
             elif journal is not None:  # read as if replayed, without writing
                 self.ops = journal
@@ -166,6 +183,7 @@ class _JournaledFile(io.RawIOBase):
                     self.size = offset if data is None else max(self.size, offset + len(data))
             elif writable and journal_path(path).exists():  # torn: the commit never happened
                 _disk.unlink(journal_path(path))
+                _sync_dir(path)
         except BaseException:
             os.close(self.fd)
             raise
@@ -301,15 +319,35 @@ class _JournaledFile(io.RawIOBase):
                 pass
             raise
         os.close(fd)
+        _sync_dir(self.path)  # the journal's name (and a new file's) survive a power loss
         # from here on the commit has happened: if applying it fails, the next open redoes it
         _apply(self.fd, self.ops)
         _disk.unlink(journal)
+        _sync_dir(self.path)  # the deletion too: a stale journal would be replayed over later commits
         self.ops, self.base_size = [], os.fstat(self.fd).st_size
 
     def close(self) -> None:
         if not self.closed:
             os.close(self.fd)
         super().close()
+
+
+def recorded_folder(path: str | os.PathLike, attrs=None) -> str | None:
+    """The folder a feature file was extracted from (its paths are relative to it), as its
+    latest run recorded it; None for files that record none (written by older versions of
+    featlab, or by :func:`featlab.scale.write_hdf5`). Raises a one-line ``FileNotFoundError``
+    if that folder is gone. ``attrs``: the file's attributes, if already read."""
+    if attrs is None:
+        with open_features(path) as ff:
+            attrs = ff.attrs
+    folder = attrs.get("folder")
+    if folder is None:
+        return None
+    folder = str(folder)
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"'{path}' was extracted from '{folder}', which no longer exists; pass the "
+                                "folder where those pictures are now (--root FOLDER, or root=).")
+    return folder
 
 
 def _in_use(path: Path, text: str) -> FileInUseError:
@@ -409,12 +447,14 @@ class FeatureWriter:
     earlier runs skipped. ``w.stored`` and ``w.skipped`` are the paths in the file, ``w.count``
     its rows of features (committed or about to be), ``w.committed`` the rows committed.
     ``w.remaining`` (set by the caller: pictures still to come) sizes the disk-full message.
+    ``folder``: the absolute folder the paths are relative to, recorded as attribute ``folder``
+    (the latest run's; read by :func:`recorded_folder`).
     A failed commit raises :class:`StorageError` (one line: the file, the cause, what to do)
     and the writer refuses further rows.
     """
 
     def __init__(self, path: str | os.PathLike, meta: dict[str, str], info: dict[str, str],
-                 retry_skipped: bool = False, commit_every: float | None = None):
+                 retry_skipped: bool = False, commit_every: float | None = None, folder: str | None = None):
         self.path = Path(path)
         self.remaining: int | None = None
         self.commit_every = COMMIT_EVERY if commit_every is None else commit_every
@@ -426,6 +466,8 @@ class FeatureWriter:
                 raise
             raise self._error(e, opened=False) from None
         self.count = self.committed = int(self._f.attrs["count"])
+        if folder is not None:  # where the paths are relative to: this run's folder (committed with its rows)
+            self._f.attrs["folder"] = str(folder)
         self._last = time.monotonic()
         try:  # the file's creation, or this run's settings, are committed with the first rows
             self.stored: set[str] = set(self._f["paths"].asstr()[:].tolist())

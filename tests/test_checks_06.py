@@ -17,10 +17,17 @@ def test_other_right_answers_pass(capsys):
 
     def hit_unravel(heat, box):
         r, c = np.unravel_index(int(heat.argmax()), tuple(heat.shape))
-        t, l, h, w = box
-        return torch.tensor(t <= r < t + h and l <= c < l + w)                # a 0-d bool tensor
+        x0, y0, x1, y1 = box
+        return torch.tensor(x0 <= c < x1 and y0 <= r < y1)                    # a 0-d bool tensor
+
+    def hit_mask(heat, box):                                                   # slice the box out of a mask
+        x0, y0, x1, y1 = box
+        inside = torch.zeros(heat.shape, dtype=torch.bool)
+        inside[y0:y1, x0:x1] = True
+        return bool(inside.flatten()[heat.argmax()])
     check_pointing_hit(hit_unravel)
-    assert capsys.readouterr().out.count("✓") == 3
+    check_pointing_hit(hit_mask)
+    assert capsys.readouterr().out.count("✓") == 4
 
 
 @pytest.mark.parametrize("check", CHECKS)
@@ -33,16 +40,23 @@ def _cam(a, g, *, alpha=lambda g: g.mean(dim=(2, 3)), relu_first=False, post=lam
     return post(w.relu().sum(dim=1) if relu_first else w.sum(dim=1))
 
 
-def _hit(heat, box, *, div=None, first=lambda t, r: t <= r, last=lambda r, t, h: r < t + h, swap=False, arg="argmax",
-         ends=False):
-    t, l, h, w = box
-    if swap:
-        t, l, h, w = l, t, w, h
-    flat = int(getattr(heat, arg)())
-    r, c = divmod(flat, div(heat) if div else heat.shape[1])
-    if ends:
-        return t <= r < h and l <= c < w
-    return first(t, r) and last(r, t, h) and first(l, c) and last(c, l, w)
+def _hit(heat, box, *, div=None, arg="argmax", swap=False, wh=False, start_excluded=False, end_included=False):
+    """Wrong readings of the box (x0, y0, x1, y1): x = column, y = row, x1/y1 excluded."""
+    x0, y0, x1, y1 = box
+    if swap:                                                   # read as (y0, x0, y1, x1)
+        x0, y0, x1, y1 = y0, x0, y1, x1
+    if wh:                                                     # read as (x, y, width, height)
+        x1, y1 = x0 + x1, y0 + y1
+    r, c = divmod(int(getattr(heat, arg)()), div(heat) if div else heat.shape[1])
+    lo = (lambda a, v: a < v) if start_excluded else (lambda a, v: a <= v)
+    hi = (lambda v, b: v <= b) if end_included else (lambda v, b: v < b)
+    return lo(x0, c) and hi(c, x1) and lo(y0, r) and hi(r, y1)
+
+
+def _hit_old_format(heat, box):                                # the former (top, left, height, width) box
+    top, left, height, width = box
+    r, c = divmod(int(heat.argmax()), heat.shape[1])
+    return top <= r < top + height and left <= c < left + width
 
 
 WRONG = {
@@ -67,10 +81,11 @@ WRONG = {
                                 "shape"),
     "map: mean over channels": (check_grad_cam_map, lambda a, g: (g.mean(dim=(2, 3))[:, :, None, None] * a).mean(1).relu(), ""),
     "hit: row from shape[0]": (check_pointing_hit, lambda h, b: _hit(h, b, div=lambda h: h.shape[0]), "expected"),
-    "hit: end included": (check_pointing_hit, lambda h, b: _hit(h, b, last=lambda r, t, n: r <= t + n), "expected"),
-    "hit: start excluded": (check_pointing_hit, lambda h, b: _hit(h, b, first=lambda t, r: t < r), "expected"),
-    "hit: box as (left, top, width, height)": (check_pointing_hit, lambda h, b: _hit(h, b, swap=True), "expected"),
-    "hit: box as (top, left, bottom, right)": (check_pointing_hit, lambda h, b: _hit(h, b, ends=True), "expected"),
+    "hit: ends included (x1, y1 inside)": (check_pointing_hit, lambda h, b: _hit(h, b, end_included=True), "expected"),
+    "hit: start excluded": (check_pointing_hit, lambda h, b: _hit(h, b, start_excluded=True), "expected"),
+    "hit: axes swapped, box as (y0, x0, y1, x1)": (check_pointing_hit, lambda h, b: _hit(h, b, swap=True), "expected"),
+    "hit: box as (x, y, width, height)": (check_pointing_hit, lambda h, b: _hit(h, b, wh=True), "expected"),
+    "hit: box as (top, left, height, width), the old format": (check_pointing_hit, _hit_old_format, "expected"),
     "hit: argmin": (check_pointing_hit, lambda h, b: _hit(h, b, arg="argmin"), "expected"),
     "hit: a number": (check_pointing_hit, lambda h, b: int(h.argmax()), "True or False"),
 }

@@ -73,3 +73,33 @@ def test_the_sheet_maps_are_similarity_maps(indexed):
     model = fl.load_model("efficientnet_lite0")
     want = fl.similarity_map(model, fl.query_features(out, queries[:1])[0].numpy(), res.hits[0].picture)
     np.testing.assert_allclose(res.hits[0].map, want, atol=1e-6)
+
+
+def test_the_file_records_its_folder_so_search_needs_no_root(indexed, tmp_path, monkeypatch, capsys):
+    d, folder, out, queries = indexed
+    assert fl.store.recorded_folder(out) == str(folder.resolve())
+    monkeypatch.chdir(tmp_path)  # elsewhere: the paths are not relative to the working folder
+    html = tmp_path / "noroot.html"
+    assert main(["search", str(out), *queries, "-k", "2", "--html", str(html)]) == 0
+    sheet = Sheet()
+    sheet.feed(html.read_text())
+    assert [p for _, _, p in sheet.queries[0][1]][0] == "chelsea.jpg"
+    capsys.readouterr()
+
+
+def test_a_moved_folder_is_a_one_line_error_and_root_overrides_it(indexed, tmp_path, capsys):
+    _, folder, _, queries = indexed
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for name in ("chelsea.jpg", "coffee.jpg"):
+        (pics / name).write_bytes((folder / name).read_bytes())
+    out = tmp_path / "m.h5"
+    assert main(["extract", str(pics), "--out", str(out), "--layers", "head", "--no-progress"]) == 0
+    moved = pics.rename(tmp_path / "moved")
+    capsys.readouterr()
+    assert main(["search", str(out), queries[0], "-k", "1", "--html", str(tmp_path / "a.html")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(pics) in err and "no longer exists" in err and "--root FOLDER" in err
+    assert main(["search", str(out), queries[0], "-k", "1", "--html", str(tmp_path / "b.html"),
+                 "--root", str(moved)]) == 0
+    capsys.readouterr()

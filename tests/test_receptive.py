@@ -144,17 +144,35 @@ def test_no_regular_field_raises():
 
 def test_box_center_and_inside():
     rf = ReceptiveField(size=(5, 3), stride=(2, 2), padding=(2, 1), input_size=(9, 8), output_size=(5, 4))
-    assert rf.box(0, 0) == (-2, -1, 3, 2)
-    assert rf.box(0, 0, clip=True) == (0, 0, 3, 2)
-    assert rf.center(1, 2) == (2.0, 4.0)
-    top, left, bottom, right = rf.box(1, 2)
-    assert rf.center(1, 2) == ((top + bottom - 1) / 2, (left + right - 1) / 2)
+    assert rf.box(0, 0) == (-1, -2, 2, 3)                 # (x0, y0, x1, y1): 3 columns, 5 rows
+    assert rf.box(0, 0, clip=True) == (0, 0, 2, 3)
+    assert rf.center(1, 2) == (2.0, 4.0)                  # (row, column)
+    x0, y0, x1, y1 = rf.box(1, 2)
+    assert rf.center(1, 2) == ((y0 + y1 - 1) / 2, (x0 + x1 - 1) / 2)
     rows, cols = rf.fully_inside()
     assert list(rows) == [1, 2, 3] and list(cols) == [1, 2, 3]
     for i in range(5):
         for j in range(4):
-            t, l, b, r = rf.box(i, j)
-            assert (t >= 0 and b <= 9) == (i in rows) and (l >= 0 and r <= 8) == (j in cols)
+            x0, y0, x1, y1 = rf.box(i, j)
+            assert (y0 >= 0 and y1 <= 9) == (i in rows) and (x0 >= 0 and x1 <= 8) == (j in cols)
+
+
+def test_box_is_xyxy_like_torchvision():
+    """The box is (x0, y0, x1, y1) with x = column: checked on a field that is taller than wide,
+    at a unit off the diagonal, against the gradient support boxed by torchvision (no featlab)."""
+    from torchvision.ops import masks_to_boxes
+    conv = nn.Conv2d(1, 1, (5, 3), stride=(2, 1), padding=(1, 0), bias=False)
+    nn.init.constant_(conv.weight, 1.0)
+    m = nn.Sequential(conv).eval()
+    rf = receptive_field(m, "0", (12, 10))
+    x = torch.ones(1, 1, 12, 10, requires_grad=True)
+    for i, j in [(1, 4), (3, 2), (0, 7), (4, 0)]:      # (row, column) of the output map
+        (g,) = torch.autograd.grad(m(x)[0, 0, i, j], x)
+        want = masks_to_boxes(g[0] != 0)[0].long() + torch.tensor([0, 0, 1, 1])   # x1, y1 exclusive
+        assert rf.box(i, j, clip=True) == tuple(want.tolist()), (i, j)
+        x0, y0, x1, y1 = rf.box(i, j, clip=True)
+        assert bool((g[0, 0, y0:y1, x0:x1] != 0).all()) and int((g != 0).sum()) == (y1 - y0) * (x1 - x0)
+        assert empirical_receptive_field(m, "0", (12, 10), unit=(i, j)).box == tuple(want.tolist())
 
 
 # --- the lesson networks (random weights: the geometry does not depend on them) -------------
@@ -225,8 +243,8 @@ def test_exact_support_when_the_field_fits(nets):
                               ("efficientnet_lite0", "block4", 224)]:
         rf = receptive_field(nets[name], layer, size)
         emp = empirical_receptive_field(nets[name], layer, size)
-        t, l, b, r = emp.box
-        assert (b - t, r - l) == rf.size, (name, layer)     # nothing clipped: the full field
+        x0, y0, x1, y1 = emp.box
+        assert (y1 - y0, x1 - x0) == rf.size, (name, layer)     # nothing clipped: the full field
         assert emp.gradient.shape == (size, size)
 
 

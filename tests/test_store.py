@@ -4,6 +4,7 @@ import errno
 import inspect
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -221,3 +222,37 @@ def test_a_disk_too_full_for_the_first_rows_leaves_no_broken_file(tiny_disk, tmp
     ballast.unlink()
     assert cli.main(argv) == 0
     assert sorted(store.load_features(out)[0]) == [f"p{i}.jpg" for i in range(4)]
+
+
+def test_the_folder_is_synced_after_the_journal_is_made_and_after_it_is_deleted(tmp_path, monkeypatch):
+    """POSIX: fsync of a file does not persist its name in the folder. Without a folder fsync,
+    a power loss can drop the journal of a commit being applied, or bring a deleted journal
+    back (replayed later over newer commits)."""
+    out = tmp_path / "d.h5"
+    write(out, BATCHES[:1])
+    events = []
+    real_fsync, real_unlink, real_pwrite = store._disk.fsync, store._disk.unlink, store._disk.pwrite
+
+    def fsync(fd):
+        events.append("fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+        return real_fsync(fd)
+
+    def unlink(path):
+        events.append("unlink journal" if str(path).endswith("-journal") else "unlink")
+        return real_unlink(path)
+
+    def pwrite(fd, data, offset):
+        events.append("pwrite")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(store._disk, "fsync", fsync)
+    monkeypatch.setattr(store._disk, "unlink", unlink)
+    monkeypatch.setattr(store._disk, "pwrite", pwrite)
+    write(out, BATCHES[1:3])
+    assert events.count("unlink journal") >= 2  # at least two commits
+    for i, e in enumerate(events):
+        if e == "unlink journal":  # the deletion is made durable before anything else
+            assert events[i + 1] == "fsync dir", events
+        if e == "pwrite" and (i == 0 or events[i - 1] != "pwrite"):  # a commit starts applying:
+            assert events[i - 1] == "fsync dir" and events[i - 2] == "fsync file", events  # journal, then its name
+    assert_rows_match(out, BATCHES[0] + BATCHES[1] + BATCHES[2])

@@ -69,16 +69,17 @@ fl.checks.check_grad_cam_map(grad_cam_map)
 # %% [markdown]
 # ## 3. One round of the pointing game
 #
-# `pointing_hit(heatmap, box)` takes one map (H, W) and a box `(top, left, height, width)` in
-# pixels, and returns `True` when the map's maximum lies inside the box (rows `top` to
-# `top + height - 1`, columns `left` to `left + width - 1`).
+# `pointing_hit(heatmap, box)` takes one map (H, W) and a box `(x0, y0, x1, y1)` in pixels,
+# the course's box format (as `torchvision.ops`): $x$ is the column, $y$ the row, and the ends
+# `x1`, `y1` are excluded. It returns `True` when the map's maximum lies inside the box: columns
+# `x0` to `x1 - 1` and rows `y0` to `y1 - 1`.
 
 # %%
 def pointing_hit(heatmap, box):
     ### BEGIN SOLUTION
-    top, left, height, width = box
+    x0, y0, x1, y1 = box
     row, col = divmod(int(heatmap.argmax()), heatmap.shape[1])
-    return top <= row < top + height and left <= col < left + width
+    return x0 <= col < x1 and y0 <= row < y1
     ### END SOLUTION
 
 
@@ -99,4 +100,5 @@ acts, grads, _ = fl.layer_gradients(model, x, "head", target=tabby)
 heat = grad_cam_map(acts.cpu(), grads.cpu())
 if heat is not None:
     print("map", tuple(heat.shape), "max at (row, col)", divmod(int(heat[0].argmax()), heat.shape[2]))
-    print("on the centre 3×3 cells of the 7×7 grid:", pointing_hit(heat[0], (2, 2, 3, 3)))
+    centre = (2, 2, 5, 5)                                # (x0, y0, x1, y1): columns and rows 2, 3, 4
+    print(f"on the centre 3×3 cells of the 7×7 grid, box {centre}:", pointing_hit(heat[0], centre))

@@ -9,6 +9,10 @@ One meaning per outcome: every check is decorated with ``learner_check`` (``_com
 calls the learner's function through one path, so an exception raised inside it, or a change to
 the tensors/arrays it was given, is an ExerciseError naming the call (a failed check). Any other
 exception escaping a check is a bug of the check itself.
+
+Every message a learner sees is marked for translation (``_("... {got} ...").format(got=...)``) and
+given in the language :mod:`featlab.i18n` chooses: Chinese in ``exercises/zh/``, English elsewhere
+(``FEATLAB_LANG`` overrides; docs/languages.md).
 """
 from ._common import ExerciseError
 from .nb01_convolution import *  # noqa: F401,F403

@@ -8,6 +8,8 @@ import numbers
 import numpy as np
 import torch
 
+from ..i18n import _
+
 
 class ExerciseError(AssertionError):
     """The learner's answer is not right yet; the message says in what way."""
@@ -24,8 +26,9 @@ def _call(fn, what: str, *args, **kwargs):
     except Exception as e:  # noqa: BLE001  (any mistake in the learner's code is feedback)
         text = " ".join(str(e).split())
         text = text if len(text) <= 240 else text[:237] + "..."
-        raise ExerciseError(f"{what} raised {type(e).__name__}: {text or '(no message)'} "
-                            "(the error is inside your function: fix it and run the cell again).") from e
+        raise ExerciseError(_("{what} raised {type_name}: {text} (the error is inside your function: fix it "
+                              "and run the cell again).").format(
+                                      what=what, type_name=type(e).__name__, text=text or _("(no message)"))) from e
 
 
 def _describe(value) -> str:
@@ -47,7 +50,7 @@ def _describe(value) -> str:
 def _arrays(args, kwargs) -> list[tuple[str, object]]:
     """The tensors and arrays among a call's arguments (also inside dicts), with a label each."""
     found = []
-    for label, value in [(f"argument {i + 1}", a) for i, a in enumerate(args)] + list(kwargs.items()):
+    for label, value in [(_("argument {i}").format(i=i + 1), a) for i, a in enumerate(args)] + list(kwargs.items()):
         items = value.items() if isinstance(value, dict) else [(None, value)]
         for key, v in items:
             if isinstance(v, (torch.Tensor, np.ndarray)):
@@ -81,10 +84,10 @@ class _Learner:
         out = _call(self.fn, what, *args, **kwargs)
         for label, v, before in given:
             if not _unchanged(before, v):
-                raise ExerciseError(f"{what} changed its input ({label}) in place (an x /= ..., x -= ..., "
-                                    "x[...] = ... or a method ending in _, such as fill_diagonal_): the caller's data "
-                                    "must stay as it was, so work on a copy (x.clone(), x.copy()) or write "
-                                    "x = x / ... instead.")
+                raise ExerciseError(_("{what} changed its input ({label}) in place (an x /= ..., x -= ..., "
+                                      "x[...] = ... or a method ending in _, such as fill_diagonal_): the "
+                                      "caller's data must stay as it was, so work on a copy (x.clone(), "
+                                      "x.copy()) or write x = x / ... instead.").format(what=what, label=label))
         return out
 
 
@@ -112,19 +115,22 @@ def _ok(msg: str) -> None:
 
 def _tensor(value, what: str) -> torch.Tensor:
     if value is None:
-        raise ExerciseError(f"{what} returned None: fill in the TODO.")
+        raise ExerciseError(_("{what} returned None: fill in the TODO.").format(what=what))
     if not isinstance(value, torch.Tensor):
-        raise ExerciseError(f"{what} should return a torch.Tensor; got {type(value).__name__}.")
+        raise ExerciseError(_("{what} should return a torch.Tensor; got {type_name}.").format(
+                              what=what, type_name=type(value).__name__))
     return value
 
 
 def _close(got: torch.Tensor, want: torch.Tensor, what: str, atol: float = 1e-4, rtol: float = 1e-4) -> None:
     got = _tensor(got, what)
     if tuple(got.shape) != tuple(want.shape):
-        raise ExerciseError(f"{what}: shape {tuple(got.shape)}, expected {tuple(want.shape)}.")
+        raise ExerciseError(_("{what}: shape {got_shape}, expected {want_shape}.").format(
+                              what=what, got_shape=tuple(got.shape), want_shape=tuple(want.shape)))
     if not torch.allclose(got.float().cpu(), want.float().cpu(), atol=atol, rtol=rtol):
         err = (got.float().cpu() - want.float().cpu()).abs().max().item()
-        raise ExerciseError(f"{what}: values differ from the reference (max abs error {err:.3g}).")
+        raise ExerciseError(_("{what}: values differ from the reference (max abs error {err:.3g}).").format(
+                              what=what, err=err))
 
 
 def _same(got: torch.Tensor, want: torch.Tensor, atol: float = 1e-4) -> bool:
@@ -140,23 +146,28 @@ def _scalar(value, what: str, many_hint: str = "", nan_hint: str = "", complex_h
     Raises ExerciseError for None, several numbers (then ``many_hint``), a complex number
     (``complex_hint``), a non-number, NaN or infinity (``nan_hint``)."""
     if value is None:
-        raise ExerciseError(f"{what} returned None: fill in the TODO.")
+        raise ExerciseError(_("{what} returned None: fill in the TODO.").format(what=what))
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     if isinstance(value, (list, tuple)):
-        raise ExerciseError(f"{what} should be a number (one number, a float); got a {type(value).__name__} "
-                             f"of length {len(value)}.")
+        raise ExerciseError(_("{what} should be a number (one number, a float); got a {type_name} of length "
+                              "{n_value}.").format(what=what, type_name=type(value).__name__, n_value=len(value)))
     if isinstance(value, np.ndarray):
         if value.size != 1:
-            raise ExerciseError(f"{what} should be one number; got an array of shape {value.shape}. {many_hint}".rstrip())
+            raise ExerciseError(_("{what} should be one number; got an array of shape {value_shape}. "
+                                  "{many_hint}").format(
+                                          what=what, value_shape=value.shape, many_hint=many_hint).rstrip())
         value = value.reshape(()).item()
     if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
-        raise ExerciseError(f"{what} is a complex number ({value:.6g}). {complex_hint}".rstrip())
+        raise ExerciseError(_("{what} is a complex number ({value:.6g}). {complex_hint}").format(
+                              what=what, value=value, complex_hint=complex_hint).rstrip())
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ExerciseError(f"{what} should be a number (one number, a float); got {type(value).__name__}.")
+        raise ExerciseError(_("{what} should be a number (one number, a float); got {type_name}.").format(
+                              what=what, type_name=type(value).__name__))
     value = float(value)
     if not math.isfinite(value):
-        raise ExerciseError(f"{what} is {value}. {nan_hint}".rstrip())
+        raise ExerciseError(_("{what} is {value}. {nan_hint}").format(
+                              what=what, value=value, nan_hint=nan_hint).rstrip())
     return value
 
 
@@ -172,16 +183,18 @@ def _diagnose(got: float, want: float, wrong: list[tuple[str, float]], what: str
         return
     for hint, value in wrong:
         if _near(got, value, rtol, atol):
-            raise ExerciseError(f"{what} = {got:.6g}, expected {want:.6g}: {hint}")
-    raise ExerciseError(f"{what} = {got:.6g}, expected {want:.6g}.")
+            raise ExerciseError(_("{what} = {got:.6g}, expected {want:.6g}: {hint}").format(
+                                  what=what, got=got, want=want, hint=hint))
+    raise ExerciseError(_("{what} = {got:.6g}, expected {want:.6g}.").format(what=what, got=got, want=want))
 
 
 def _pair(out, what: str, names: str) -> tuple:
     """A learner's two return values, e.g. ``(mu, cov)``; ExerciseError for None or anything else."""
     if out is None:
-        raise ExerciseError(f"{what} returned None: fill in the TODO.")
+        raise ExerciseError(_("{what} returned None: fill in the TODO.").format(what=what))
     if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise ExerciseError(f"{what} should return two things, {names}; got {type(out).__name__}.")
+        raise ExerciseError(_("{what} should return two things, {names}; got {type_name}.").format(
+                              what=what, names=names, type_name=type(out).__name__))
     return tuple(out)
 
 
@@ -189,16 +202,19 @@ def _int(value, what: str) -> int:
     """A learner's whole number (int, NumPy integer, one-element integer tensor) -> int;
     ExerciseError for None, floats (even 224.0), bools and anything else."""
     if value is None:
-        raise ExerciseError(f"{what} returned None: fill in the TODO.")
+        raise ExerciseError(_("{what} returned None: fill in the TODO.").format(what=what))
     if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0:
         value = value.item()
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        raise ExerciseError(f"{what} = {value!r} is a float; return an int (use floor division //, "
-                            "or int(...)).")
-    raise ExerciseError(f"{what} should be an int; got {type(value).__name__}"
-                        + (f" of shape {tuple(value.shape)}" if hasattr(value, "shape") else "") + ".")
+        raise ExerciseError(_("{what} = {value!r} is a float; return an int (use floor division //, or "
+                              "int(...)).").format(what=what, value=value))
+    if hasattr(value, "shape"):
+        raise ExerciseError(_("{what} should be an int; got {type_name} of shape {shape}.").format(
+            what=what, type_name=type(value).__name__, shape=tuple(value.shape)))
+    raise ExerciseError(_("{what} should be an int; got {type_name}.").format(
+                          what=what, type_name=type(value).__name__))
 
 
 def _items(value) -> list | None:
@@ -214,9 +230,10 @@ def _items(value) -> list | None:
 def _bool(value, what: str) -> bool:
     """A learner's yes/no (bool, NumPy bool, one-element bool/0-1 tensor) -> bool; ExerciseError otherwise."""
     if value is None:
-        raise ExerciseError(f"{what} returned None: fill in the TODO.")
+        raise ExerciseError(_("{what} returned None: fill in the TODO.").format(what=what))
     if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0:
         value = value.item()
     if isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral) and value in (0, 1)):
         return bool(value)
-    raise ExerciseError(f"{what} should return True or False; got {_describe(value)}.")
+    raise ExerciseError(_("{what} should return True or False; got {given}.").format(
+                          what=what, given=_describe(value)))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..i18n import _
 from ._common import ExerciseError, _close, _int, _ok, _tensor, learner_check
 
 __all__ = ['check_conv_output_size', 'check_conv2d_unfold', 'check_conv1x1_matmul']
@@ -21,9 +22,10 @@ def check_conv_output_size(conv_output_size) -> None:
         got = _int(conv_output_size(size, k, s, p, d), f"conv_output_size({size}, {k}, {s}, {p}, {d})")
         if got != want:
             raise ExerciseError(
-                f"conv_output_size(size={size}, kernel={k}, stride={s}, padding={p}, dilation={d}) = {got}, "
-                f"but nn.Conv2d gives {want}. Hint: floor((size + 2p - d(k-1) - 1) / s) + 1.")
-    _ok(f"conv_output_size matches nn.Conv2d on {len(cases)} settings")
+                _("conv_output_size(size={size}, kernel={k}, stride={s}, padding={p}, dilation={d}) = {got}, "
+                  "but nn.Conv2d gives {want}. Hint: floor((size + 2p - d(k-1) - 1) / s) + 1.").format(
+                          size=size, k=k, s=s, p=p, d=d, got=got, want=want))
+    _ok(_("conv_output_size matches nn.Conv2d on {n_cases} settings").format(n_cases=len(cases)))
 
 
 @learner_check
@@ -39,8 +41,8 @@ def check_conv2d_unfold(conv2d_unfold) -> None:
         bias = torch.randn(c_out, generator=g)
         want = F.conv2d(x, weight, bias, stride=s, padding=p)
         _close(conv2d_unfold(x, weight, bias, s, p), want,
-               f"conv2d_unfold with kernel {kh}×{kw}, stride {s}, padding {p}")
-    _ok("conv2d_unfold equals F.conv2d (non-square kernels, stride, padding)")
+               _("conv2d_unfold with kernel {kh}×{kw}, stride {s}, padding {p}").format(kh=kh, kw=kw, s=s, p=p))
+    _ok(_("conv2d_unfold equals F.conv2d (non-square kernels, stride, padding)"))
 
 
 @learner_check
@@ -54,6 +56,6 @@ def check_conv1x1_matmul(conv1x1_matmul) -> None:
     want = F.conv2d(x, weight[:, :, None, None], bias)
     got = _tensor(conv1x1_matmul(x, weight, bias), "conv1x1_matmul(x, weight, bias)")
     if tuple(got.shape) == (3, 4, 6, 7):
-        raise ExerciseError("the result is (N, H, W, C_out): permute it back to (N, C_out, H, W).")
+        raise ExerciseError(_("the result is (N, H, W, C_out): permute it back to (N, C_out, H, W)."))
     _close(got, want, "conv1x1_matmul(x, weight, bias)")
-    _ok("conv1x1_matmul equals a 1×1 nn.Conv2d")
+    _ok(_("conv1x1_matmul equals a 1×1 nn.Conv2d"))

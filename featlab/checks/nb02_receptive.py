@@ -5,6 +5,7 @@ import functools
 
 import torch
 
+from ..i18n import _
 from ._common import ExerciseError, _describe, _int, _items, _ok, learner_check
 
 __all__ = ['check_rf_recursion', 'check_rf_full', 'check_unit_span']
@@ -15,8 +16,8 @@ def _rf_stacks(seed: int, n: int = 6):
     g = torch.Generator().manual_seed(seed)
     pick = lambda hi: int(torch.randint(1, hi + 1, (1,), generator=g))  # noqa: E731
     stacks = [[(3, 1, 1, 1), (2, 2, 0, 1), (3, 1, 1, 1)]]
-    for _ in range(n):
-        stacks.append([(pick(5), pick(2), pick(2) - 1, pick(2)) for _ in range(pick(4) + 1)])
+    for __ in range(n):
+        stacks.append([(pick(5), pick(2), pick(2) - 1, pick(2)) for __ in range(pick(4) + 1)])
     return stacks
 
 
@@ -37,7 +38,7 @@ def _rf_reference_uncached(layers, size: int = 40):
     from ..receptive import receptive_field
 
     r, s = 1, 1
-    for k, st, _, d in layers:          # only to make the input large enough for the stack
+    for k, st, __, d in layers:          # only to make the input large enough for the stack
         r, s = r + d * (k - 1) * s, s * st
     size = max(size, r)
     model = nn.Sequential(*[nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d) for k, s, p, d in layers])
@@ -47,68 +48,71 @@ def _rf_reference_uncached(layers, size: int = 40):
 
 def _as_triples(value, what: str, n: int, width: int) -> list:
     if value is None:
-        raise ExerciseError(f"{what} returned None: fill in the TODO.")
-    shape_error = ExerciseError(f"{what} should return a list of {n} tuples of {width} ints, one per layer; "
-                                f"got {_describe(value)}.")
+        raise ExerciseError(_("{what} returned None: fill in the TODO.").format(what=what))
+    shape_error = ExerciseError(_("{what} should return a list of {n} tuples of {width} ints, one per layer; "
+                                  "got {given}.").format(what=what, n=n, width=width, given=_describe(value)))
     rows = _items(value)
     if rows is None or len(rows) != n or any(_items(r) is None or len(_items(r)) != width for r in rows):
         raise shape_error
-    return [tuple(_int(v, f"{what}: a value after layer {i}") for v in _items(row)) for i, row in enumerate(rows)]
+    return [tuple(_int(v, _("{what}: a value after layer {i}").format(
+                            what=what, i=i)) for v in _items(row)) for i, row in enumerate(rows)]
 
 
 @learner_check
 def check_rf_recursion(rf_recursion) -> None:
     """``rf_recursion(layers)``: [(kernel, stride), ...] -> [(R, S) after each layer]."""
     for layers in _rf_stacks(21):
-        want, _ = _rf_reference([(k, s, 0, 1) for k, s, _, _ in layers])
-        ks = [(k, s) for k, s, _, _ in layers]
+        want, __ = _rf_reference([(k, s, 0, 1) for k, s, __, __ in layers])
+        ks = [(k, s) for k, s, __, __ in layers]
         got = _as_triples(rf_recursion(ks), f"rf_recursion({ks})", len(ks), 2)
-        for i, ((r, s), (wr, ws, _)) in enumerate(zip(got, want)):
+        for i, ((r, s), (wr, ws, __)) in enumerate(zip(got, want)):
             if (r, s) != (wr, ws):
                 raise ExerciseError(
-                    f"rf_recursion({ks}): after layer {i} you give R={r}, S={s}; featlab says "
-                    f"R={wr}, S={ws}. Remember R grows by (k - 1) times the stride *before* the "
-                    "layer, and S multiplies by the layer's stride afterwards.")
-    _ok("rf_recursion gives size and stride of every layer")
+                    _("rf_recursion({ks}): after layer {i} you give R={r}, S={s}; featlab says R={wr}, S={ws}. "
+                      "Remember R grows by (k - 1) times the stride *before* the layer, and S multiplies by "
+                      "the layer's stride afterwards.").format(ks=ks, i=i, r=r, s=s, wr=wr, ws=ws))
+    _ok(_("rf_recursion gives size and stride of every layer"))
 
 
 @learner_check
 def check_rf_full(rf_full) -> None:
     """``rf_full(layers)``: [(kernel, stride, padding, dilation), ...] -> [(R, S, P) per layer]."""
     for layers in _rf_stacks(22):
-        want, _ = _rf_reference(layers)
+        want, __ = _rf_reference(layers)
         got = _as_triples(rf_full(layers), f"rf_full({layers})", len(layers), 3)
         for i, (g, w) in enumerate(zip(got, want)):
             if g != w:
-                hint = ("the effective padding grows by p times the stride before the layer"
-                        if g[:2] == w[:2] else "a dilated kernel spans d (k - 1) + 1 pixels")
-                raise ExerciseError(f"rf_full({layers}): after layer {i} you give (R, S, P) = {g}; "
-                                    f"featlab says {w}. Hint: {hint}.")
-    _ok("rf_full gives size, stride and effective padding, with dilation")
+                hint = (_("the effective padding grows by p times the stride before the layer")
+                        if g[:2] == w[:2] else _("a dilated kernel spans d (k - 1) + 1 pixels"))
+                raise ExerciseError(_("rf_full({layers}): after layer {i} you give (R, S, P) = {g}; featlab "
+                                      "says {w}. Hint: {hint}.").format(layers=layers, i=i, g=g, w=w, hint=hint))
+    _ok(_("rf_full gives size, stride and effective padding, with dilation"))
 
 
 @learner_check
 def check_unit_span(unit_span) -> None:
     """``unit_span(R, S, P, i, n)``: the pixels [start, stop) of unit i, clipped to 0..n."""
     for layers in _rf_stacks(23):
-        _, rf = _rf_reference(layers, 40)
+        __, rf = _rf_reference(layers, 40)
         (r, s, p), n, units = (rf.size[0], rf.stride[0], rf.padding[0]), rf.input_size[0], rf.output_size[0]
         for i in sorted({0, units // 2, units - 1}):
-            want = rf.box(i, i, clip=True)[0::2]
+            want = rf.box(i, i, clip=True)[0::2]                    # (x0, x1): the columns of unit i
             what = f"unit_span(R={r}, S={s}, P={p}, i={i}, n={n})"
             got = unit_span(r, s, p, i, n)
             if got is None:
-                raise ExerciseError("unit_span returned None: fill in the TODO.")
+                raise ExerciseError(_("unit_span returned None: fill in the TODO."))
             if _items(got) is None or len(_items(got)) != 2:
-                raise ExerciseError(f"{what} should return two ints (start, stop); got {_describe(got)}.")
-            got = tuple(_int(v, f"{what}: start or stop") for v in _items(got))
+                raise ExerciseError(_("{what} should return two ints (start, stop); got {given}.").format(
+                                      what=what, given=_describe(got)))
+            got = tuple(_int(v, _("{what}: start or stop").format(what=what)) for v in _items(got))
             if got != want:
                 raw = rf.box(i, i)[0::2]
                 if got == raw:
-                    raise ExerciseError(f"unit_span(R={r}, S={s}, P={p}, i={i}, n={n}) gave {raw}: right "
-                                        f"field, but clip it to the image: expected {want}.")
+                    raise ExerciseError(_("unit_span(R={r}, S={s}, P={p}, i={i}, n={n}) gave {raw}: right "
+                                          "field, but clip it to the image: expected {want}.").format(
+                                                  r=r, s=s, p=p, i=i, n=n, raw=raw, want=want))
                 raise ExerciseError(
-                    f"unit_span(R={r}, S={s}, P={p}, i={i}, n={n}) gave {tuple(got)}; expected {want} "
-                    f"(before clipping to the image: {raw}). Unit i starts at -P + i*S and covers R "
-                    "pixels; stop is excluded.")
-    _ok("unit_span locates every unit's field, clipped to the image")
+                    _("unit_span(R={r}, S={s}, P={p}, i={i}, n={n}) gave {got}; expected {want} (before "
+                      "clipping to the image: {raw}). Unit i starts at -P + i*S and covers R pixels; stop is "
+                      "excluded.").format(r=r, s=s, p=p, i=i, n=n, got=tuple(got), want=want, raw=raw))
+    _ok(_("unit_span locates every unit's field, clipped to the image"))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..i18n import _
 from ._common import ExerciseError, _close, _describe, _int, _items, _ok, _same, _tensor, learner_check
 
 __all__ = ['check_capture', 'check_fraction_active', 'check_top_channels']
@@ -35,20 +36,20 @@ def check_capture(capture) -> None:
         want = F.conv2d(model[1](model[0](x)), module.weight, module.bias, padding=1)
     got = capture(model, module, x.clone())
     if module._forward_hooks or module._forward_pre_hooks:
-        raise ExerciseError("the hook is still registered after capture(): call handle.remove() "
-                            "(in a finally: block, so it is removed after errors too).")
+        raise ExerciseError(_("the hook is still registered after capture(): call handle.remove() (in a "
+                              "finally: block, so it is removed after errors too)."))
     got = _tensor(got, "capture(model, module, x)")
     if got.shape == want.shape and torch.allclose(got, want.clamp_min(0)) and (want < 0).any():
-        raise ExerciseError("the recorded map has no negative values: the in-place ReLU after the layer "
-                            "rewrote it. Store out.clone(), not out.")
+        raise ExerciseError(_("the recorded map has no negative values: the in-place ReLU after the layer "
+                              "rewrote it. Store out.clone(), not out."))
     if tuple(got.shape) == (2, 2, 12, 12):
-        raise ExerciseError("capture returned the model's final output: return what `module` produced "
-                            "(a forward hook on module records it).")
+        raise ExerciseError(_("capture returned the model's final output: return what `module` produced (a "
+                              "forward hook on module records it)."))
     _close(got, want, "capture(model, module, x)")
 
     class Fails(nn.Module):
         def forward(self, t):
-            raise _ModelError("a layer after the captured one failed")
+            raise _ModelError(_("a layer after the captured one failed"))
 
     broken = nn.Sequential(model[0], model[1], model[2], Fails())
     try:
@@ -57,10 +58,10 @@ def check_capture(capture) -> None:
         if not isinstance(e.__cause__, _ModelError):
             raise
     if model[2]._forward_hooks:
-        raise ExerciseError("when model(x) raises, the hook stays registered on the module (and records "
-                            "every later forward pass): remove it in a finally: block "
-                            "(handle = module.register_forward_hook(...); try: model(x) finally: handle.remove()).")
-    _ok("capture records the module's output and cleans up its hook, even after an error")
+        raise ExerciseError(_("when model(x) raises, the hook stays registered on the module (and records "
+                              "every later forward pass): remove it in a finally: block (handle = "
+                              "module.register_forward_hook(...); try: model(x) finally: handle.remove())."))
+    _ok(_("capture records the module's output and cleans up its hook, even after an error"))
 
 
 @learner_check
@@ -76,17 +77,18 @@ def check_fraction_active(fraction_active) -> None:
     want = (f > 0).float().mean(dim=(1, 2, 3))
     if tuple(got.shape) == (3,) and not _same(got, want):
         for hint, value in [
-                ("zeros are counted as active: count entries > 0 (strictly positive).",
+                (_("zeros are counted as active: count entries > 0 (strictly positive)."),
                  (f >= 0).float().mean(dim=(1, 2, 3))),
-                ("negative entries are counted as active (f != 0): count entries > 0 only; this map was "
-                 "taken before its ReLU.", (f != 0).float().mean(dim=(1, 2, 3))),
-                ("this is a count, not a share: take the mean, not the sum.", (f > 0).float().sum(dim=(1, 2, 3))),
-                ("this is the share of positive entries minus the share of negative ones (sign().mean()): "
-                 "count entries > 0.", f.sign().mean(dim=(1, 2, 3)))]:
+                (_("negative entries are counted as active (f != 0): count entries > 0 only; this map was "
+                   "taken before its ReLU."), (f != 0).float().mean(dim=(1, 2, 3))),
+                (_("this is a count, not a share: take the mean, not the sum."), (f > 0).float().sum(dim=(1, 2, 3))),
+                (_("this is the share of positive entries minus the share of negative ones (sign().mean()): "
+                   "count entries > 0."), f.sign().mean(dim=(1, 2, 3)))]:
             if _same(got, value):
-                raise ExerciseError(f"{what} gave {[round(v, 3) for v in got.tolist()]}: {hint}")
+                raise ExerciseError(_("{what} gave {values}: {hint}").format(
+                                      what=what, values=[round(v, 3) for v in got.tolist()], hint=hint))
     _close(got, want, what)
-    _ok("fraction_active is right, one value per image (strictly positive entries)")
+    _ok(_("fraction_active is right, one value per image (strictly positive entries)"))
 
 
 @learner_check
@@ -102,18 +104,19 @@ def check_top_channels(top_channels) -> None:
     for k in (4, 1):
         got = top_channels(fmap.clone(), k)
         if got is None:
-            raise ExerciseError("top_channels returned None: fill in the TODO.")
+            raise ExerciseError(_("top_channels returned None: fill in the TODO."))
         rows = _items(got)
         if rows is None:
-            raise ExerciseError(f"top_channels(fmap, {k}) should return a list of {k} channel indices (ints); "
-                                f"got {_describe(got)}.")
-        got = [_int(i, f"top_channels(fmap, {k}): an index") for i in rows]
+            raise ExerciseError(_("top_channels(fmap, {k}) should return a list of {k} channel indices (ints); "
+                                  "got {given}.").format(k=k, given=_describe(got)))
+        got = [_int(i, _("top_channels(fmap, {k}): an index").format(k=k)) for i in rows]
         want = reference(fmap, k)
         if sorted(got) != sorted(want):
-            by = {"largest maximum": fmap.amax(dim=(1, 2)), "largest mean |activation|": fmap.abs().mean(dim=(1, 2)),
-                  "smallest mean": -fmap.mean(dim=(1, 2))}
-            hint = next((f" You ranked by {name}." for name, v in by.items()
+            by = {_("largest maximum"): fmap.amax(dim=(1, 2)), _("largest mean |activation|"): fmap.abs().mean(dim=(1, 2)),
+                  _("smallest mean"): -fmap.mean(dim=(1, 2))}
+            hint = next((_(" You ranked by {name}.").format(name=name) for name, v in by.items()
                          if sorted(v.topk(k).indices.tolist()) == sorted(got)), "")
-            raise ExerciseError(f"top_channels(fmap, {k}) gave {got}; the {k} channels with the largest mean "
-                                f"activation are {want}.{hint} Rank by fmap.mean(dim=(1, 2)) and take the k largest.")
-    _ok("top_channels picks the strongest channels by mean (k = 4 and k = 1)")
+            raise ExerciseError(_("top_channels(fmap, {k}) gave {got}; the {k} channels with the largest mean "
+                                  "activation are {want}.{hint} Rank by fmap.mean(dim=(1, 2)) and take the k "
+                                  "largest.").format(k=k, got=got, want=want, hint=hint))
+    _ok(_("top_channels picks the strongest channels by mean (k = 4 and k = 1)"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..i18n import _
 from ._common import ExerciseError, _call, _ok, _same, _scalar, _tensor, learner_check
 from ._common import _diagnose as diagnose
 
@@ -30,8 +31,9 @@ def _soft_argmax(heatmaps: torch.Tensor, temperature: float) -> torch.Tensor:
 def _xy_tensor(out, shape, what: str) -> torch.Tensor:
     out = _tensor(out, what).detach().cpu().double()
     if tuple(out.shape) != shape:
-        raise ExerciseError(f"{what} has shape {tuple(out.shape)}; expected (N, K, 2) = {shape}: "
-                            "one (x, y) pair per image and keypoint (torch.stack([x, y], dim=-1)).")
+        raise ExerciseError(_("{what} has shape {out_shape}; expected (N, K, 2) = {shape}: one (x, y) pair per "
+                              "image and keypoint (torch.stack([x, y], dim=-1)).").format(
+                                      what=what, out_shape=tuple(out.shape), shape=shape))
     return out
 
 
@@ -46,27 +48,28 @@ def check_soft_argmax(soft_argmax) -> None:
     centre = torch.tensor([(w - 1) / 2, (h - 1) / 2], dtype=torch.float64).expand(n, k, 2)
     if not _same(got, centre):
         if _same(got, centre.flip(-1)):
-            raise ExerciseError("on a flat heatmap you return (y, x), x and y swapped: x is the COLUMN (last axis, "
-                                "width W), y is the ROW (axis -2, height H); return (x, y).")
+            raise ExerciseError(_("on a flat heatmap you return (y, x), x and y swapped: x is the COLUMN (last "
+                                  "axis, width W), y is the ROW (axis -2, height H); return (x, y)."))
         if _same(got, torch.zeros_like(got)):
-            raise ExerciseError("on a flat heatmap you return (0, 0), the first position: is it the argmax? "
-                                "Soft-argmax is the expected position under softmax(heatmap / temperature), "
-                                "a weighted mean of the coordinates: here the centre of the grid.")
+            raise ExerciseError(_("on a flat heatmap you return (0, 0), the first position: is it the argmax? "
+                                  "Soft-argmax is the expected position under softmax(heatmap / temperature), "
+                                  "a weighted mean of the coordinates: here the centre of the grid."))
         raise ExerciseError(
-            f"on a flat heatmap every position is equally likely, so the answer is the centre "
-            f"(x, y) = ({(w - 1) / 2}, {(h - 1) / 2}); you return {got[0, 0].tolist()}. The weights of "
-            "one heatmap must sum to 1 over its H·W positions: softmax over the flattened last two "
-            "axes (heatmaps.flatten(2).softmax(-1)), not over the keypoints, rows or columns alone.")
+            _("on a flat heatmap every position is equally likely, so the answer is the centre (x, y) = "
+              "({x_mid}, {y_mid}); you return {got}. The weights of one heatmap must sum to 1 over its H·W "
+              "positions: softmax over the flattened last two axes (heatmaps.flatten(2).softmax(-1)), not over "
+              "the keypoints, rows or columns alone.").format(
+                      x_mid=(w - 1) / 2, y_mid=(h - 1) / 2, got=got[0, 0].tolist()))
     # (b) one sharp peak at a known place
     peak = torch.zeros((1, 1, h, w), dtype=torch.float64)
     peak[0, 0, 4, 1] = 50.0
     got = _xy_tensor(_call(soft_argmax, what, peak.clone(), 1.0), (1, 1, 2), what)
     if torch.allclose(got, torch.tensor([[[4.0, 1.0]]], dtype=torch.float64), atol=1e-3):
-        raise ExerciseError("a sharp peak at row 4, column 1 gives (4, 1): x and y are swapped. "
-                            "x is the column (last axis), y is the row; return (x, y) = (1, 4).")
+        raise ExerciseError(_("a sharp peak at row 4, column 1 gives (4, 1): x and y are swapped. x is the "
+                              "column (last axis), y is the row; return (x, y) = (1, 4)."))
     if not torch.allclose(got, torch.tensor([[[1.0, 4.0]]], dtype=torch.float64), atol=1e-3):
-        raise ExerciseError(f"a sharp peak at row 4, column 1 should give (x, y) = (1, 4); "
-                            f"you return {got[0, 0].tolist()}.")
+        raise ExerciseError(_("a sharp peak at row 4, column 1 should give (x, y) = (1, 4); you return {got}.").format(
+                              got=got[0, 0].tolist()))
     # (c) smooth random heatmaps with a temperature that matters
     g = torch.Generator().manual_seed(1400)
     heat = torch.randn((n, k, h, w), generator=g, dtype=torch.float64) * 2
@@ -76,20 +79,20 @@ def check_soft_argmax(soft_argmax) -> None:
         if _same(got, want):
             continue
         if _same(got, _soft_argmax(heat, 1.0)):
-            raise ExerciseError(f"with temperature {t} you return the temperature-1 answer: divide "
-                                "the heatmap by the temperature before the softmax.")
+            raise ExerciseError(_("with temperature {t} you return the temperature-1 answer: divide the "
+                                  "heatmap by the temperature before the softmax.").format(t=t))
         if _same(got, _soft_argmax(heat, 1 / t)):
-            raise ExerciseError("you multiply the heatmap by the temperature; divide by it "
-                                "(a small temperature should make the softmax sharper).")
+            raise ExerciseError(_("you multiply the heatmap by the temperature; divide by it (a small "
+                                  "temperature should make the softmax sharper)."))
         flat_idx = heat.flatten(2).argmax(-1)
         hard = torch.stack([flat_idx % w, flat_idx // w], dim=-1).double()
         if _same(got, hard):
-            raise ExerciseError("you return the argmax position: soft-argmax is the expected position "
-                                "under softmax(heatmap / temperature), a weighted mean of the coordinates.")
+            raise ExerciseError(_("you return the argmax position: soft-argmax is the expected position under "
+                                  "softmax(heatmap / temperature), a weighted mean of the coordinates."))
         err = (got - want).abs().max().item()
-        raise ExerciseError(f"{what}: coordinates differ from the reference by up to {err:.3g} "
-                            f"(temperature {t}).")
-    _ok("soft_argmax: (x, y) = expected position under softmax(heatmap / T) over the H·W positions")
+        raise ExerciseError(_("{what}: coordinates differ from the reference by up to {err:.3g} (temperature "
+                              "{t}).").format(what=what, err=err, t=t))
+    _ok(_("soft_argmax: (x, y) = expected position under softmax(heatmap / T) over the H·W positions"))
 
 
 # --- 2. a 1×1 head's per-pixel logits ----------------------------------------------------------
@@ -107,24 +110,27 @@ def check_pixel_logits(pixel_logits) -> None:
     want = F.conv2d(feats, weight[:, :, None, None], bias)
     shape = tuple(out.shape)
     if shape == (n, h, w, k):
-        raise ExerciseError(f"{what} has shape {shape} = (N, H, W, K), channels last: "
-                            "return (N, K, H, W) (e.g. einsum 'nchw,kc->nkhw', or .permute(0, 3, 1, 2)).")
+        raise ExerciseError(_("{what} has shape {shape} = (N, H, W, K), channels last: return (N, K, H, W) "
+                              "(e.g. einsum 'nchw,kc->nkhw', or .permute(0, 3, 1, 2)).").format(
+                                      what=what, shape=shape))
     if shape == (n, k, w, h):
-        raise ExerciseError(f"{what} has shape {shape} = (N, K, W, H): height and width are swapped.")
+        raise ExerciseError(_("{what} has shape {shape} = (N, K, W, H): height and width are swapped.").format(
+                              what=what, shape=shape))
     if shape != (n, k, h, w):
-        raise ExerciseError(f"{what} has shape {shape}; expected (N, K, H, W) = {(n, k, h, w)}.")
+        raise ExerciseError(_("{what} has shape {shape}; expected (N, K, H, W) = {want_shape}.").format(
+                              what=what, shape=shape, want_shape=(n, k, h, w)))
     if _same(out, want):
-        _ok("pixel_logits == F.conv2d with a 1×1 kernel: one linear classifier per pixel")
+        _ok(_("pixel_logits == F.conv2d with a 1×1 kernel: one linear classifier per pixel"))
         return
     if _same(out, want - bias[None, :, None, None]):
-        raise ExerciseError("the bias is missing: add bias[k] to every pixel's logit k "
-                            "(bias[None, :, None, None]).")
+        raise ExerciseError(_("the bias is missing: add bias[k] to every pixel's logit k (bias[None, :, None, "
+                              "None])."))
     if _same(out, want + bias[None, :, None, None]):
-        raise ExerciseError("the bias is added twice.")
+        raise ExerciseError(_("the bias is added twice."))
     err = (out.float() - want).abs().max().item()
-    raise ExerciseError(f"{what}: values differ from F.conv2d(features, weight[:, :, None, None], bias) "
-                        f"(max abs error {err:.3g}). Logit k at (i, j) is sum_c weight[k, c] * "
-                        "features[n, c, i, j] + bias[k].")
+    raise ExerciseError(_("{what}: values differ from F.conv2d(features, weight[:, :, None, None], bias) (max "
+                          "abs error {err:.3g}). Logit k at (i, j) is sum_c weight[k, c] * features[n, c, i, "
+                          "j] + bias[k].").format(what=what, err=err))
 
 
 # --- 3. mean IoU -----------------------------------------------------------------------------
@@ -148,8 +154,8 @@ def check_mean_iou(mean_iou) -> None:
     pred[1, 4:, 5:] = 4                                # classes 4 and 5 predicted, never true: IoU 0, counted
     pred[2, :2, :2] = 5
     got = _scalar(_call(mean_iou, what, pred.clone(), target.clone(), k), what,
-                  many_hint="Average the per-class IoUs into one number.",
-                  nan_hint="A class that is in neither map has 0/0 = NaN: skip classes whose union is 0.")
+                  many_hint=_("Average the per-class IoUs into one number."),
+                  nan_hint=_("A class that is in neither map has 0/0 = NaN: skip classes whose union is 0."))
     cm = _confusion(pred, target, k)
     inter = cm.diag()
     union = cm.sum(0) + cm.sum(1) - inter
@@ -162,24 +168,25 @@ def check_mean_iou(mean_iou) -> None:
         i_, u_ = c.diag(), c.sum(0) + c.sum(1) - c.diag()
         per_image.append(float((i_[u_ > 0] / u_[u_ > 0]).mean()))
     wrong = [
-        ("classes that are in neither map (union 0) are counted as IoU 0: average only over classes "
-         "whose union is not empty.", float(iou.sum() / k)),
-        ("classes that are in neither map are counted as IoU 1: skip them instead.",
+        (_("classes that are in neither map (union 0) are counted as IoU 0: average only over classes whose "
+           "union is not empty."), float(iou.sum() / k)),
+        (_("classes that are in neither map are counted as IoU 1: skip them instead."),
          float((iou.sum() + (~present).sum()) / k)),
-        ("that is the pixel accuracy (share of pixels right); mean IoU averages the per-CLASS "
-         "intersection / union.", float(inter.sum() / cm.sum())),
-        ("that is one IoU over all pixels (total intersection / total union); compute one IoU per "
-         "class, then average the classes.", float(inter.sum() / union.sum())),
-        ("you average per-image mean IoUs; count intersections and unions over the whole batch, "
-         "then average over classes.", sum(per_image) / len(per_image)),
-        ("the background (class 0) is left out; it is a class like the others here.",
+        (_("that is the pixel accuracy (share of pixels right); mean IoU averages the per-CLASS intersection / "
+           "union."), float(inter.sum() / cm.sum())),
+        (_("that is one IoU over all pixels (total intersection / total union); compute one IoU per class, "
+           "then average the classes."), float(inter.sum() / union.sum())),
+        (_("you average per-image mean IoUs; count intersections and unions over the whole batch, then average "
+           "over classes."), sum(per_image) / len(per_image)),
+        (_("the background (class 0) is left out; it is a class like the others here."),
          float(iou[1:].mean())),
-        ("only the classes present in the TARGET are averaged: a class that is predicted but never true "
-         "(here classes 4 and 5) has IoU 0 and counts too. Average over the classes whose union is not empty.",
+        (_("only the classes present in the TARGET are averaged: a class that is predicted but never true "
+           "(here classes 4 and 5) has IoU 0 and counts too. Average over the classes whose union is not empty."),
          float((inter / union)[cm.sum(1) > 0].mean())),
-        ("only the classes present in the PREDICTION are averaged: a class that is true but never predicted "
-         "(here class 3) has IoU 0 and counts too. Average over the classes whose union is not empty.",
+        (_("only the classes present in the PREDICTION are averaged: a class that is true but never predicted "
+           "(here class 3) has IoU 0 and counts too. Average over the classes whose union is not empty."),
          float((inter / union)[cm.sum(0) > 0].mean())),
     ]
     diagnose(got, want, wrong, what, 1e-6, 1e-9)
-    _ok(f"mean_iou = {want:.4f}: per-class IoU over the whole batch, averaged over the present classes")
+    _ok(_("mean_iou = {want:.4f}: per-class IoU over the whole batch, averaged over the present classes").format(
+          want=want))

@@ -100,25 +100,19 @@ for alias, (r, s, p) in zip(names, rf_by_hand(layers)):
 
 # %% [markdown]
 # `fl.receptive_field(model, layer)` returns the same numbers as `(h, w)` pairs (fields need not
-# be square), plus the position of any unit's field:
+# be square), plus the position of any unit's field.
 
 #
-# `rf.box` returns `(top, left, bottom, right)` (NumPy order: `img[top:bottom, left:right]`). The
-# course writes boxes as `(x0, y0, x1, y1)` — x = column, y = row, x1 and y1 excluded — as
-# `torchvision.ops` does, so the prints below convert with `xyxy`.
+# `rf.box(i, j)` is the field of the unit in row `i`, column `j` of the map, written as every box
+# in the course: `(x0, y0, x1, y1)` — x = column, y = row, x1 and y1 excluded — as
+# `torchvision.ops` does; the pixels are `img[y0:y1, x0:x1]`.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def xyxy(box):
-    """(top, left, bottom, right) -> (x0, y0, x1, y1)."""
-    top, left, bottom, right = box
-    return (left, top, right, bottom)
-
-
 rf = fl.receptive_field(vgg, "conv5_3")
 print(rf)
-print("centre unit", (7, 7), "sees (x0, y0, x1, y1) =", xyxy(rf.box(7, 7)), "centred on (row, col)", rf.center(7, 7))
-print("corner unit (0, 0) sees", xyxy(rf.box(0, 0)), "-> inside the image", xyxy(rf.box(0, 0, clip=True)))
+print("centre unit", (7, 7), "sees (x0, y0, x1, y1) =", rf.box(7, 7), "centred on (row, col)", rf.center(7, 7))
+print("corner unit (0, 0) sees", rf.box(0, 0), "-> inside the image", rf.box(0, 0, clip=True))
 rows, cols = rf.fully_inside()
 print(f"units whose field lies entirely in the image: rows {rows.start}..{rows.stop - 1}, "
       f"{len(rows) * len(cols)} of {rf.output_size[0] * rf.output_size[1]}")
@@ -164,15 +158,15 @@ for model, name, layer in checks:
     for unit in [(h // 2, w // 2), (1, w - 2)]:
         emp = fl.empirical_receptive_field(model, layer, unit=unit)
         assert emp.box == rf.box(*unit, clip=True)
-        print(f"{name} {layer} unit {unit}: gradient support {xyxy(emp.box)} == analytic {xyxy(rf.box(*unit, clip=True))}")
+        print(f"{name} {layer} unit {unit}: gradient support {emp.box} == analytic {rf.box(*unit, clip=True)}")
         measured.append((name, layer, unit, rf, emp))
 
 # %%
 fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
 for ax, (name, layer, unit, rf, emp) in zip(axes, measured):
     ax.imshow(emp.gradient.log10().clamp(min=-30).numpy(), cmap="magma")
-    t, l, b, r = rf.box(*unit)
-    ax.add_patch(Rectangle((l - 0.5, t - 0.5), r - l, b - t, fill=False, ec="cyan", lw=1.5))
+    x0, y0, x1, y1 = rf.box(*unit)
+    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="cyan", lw=1.5))
     ax.set_title(f"{name} {layer} {unit}", fontsize=8)
     ax.set_xlim(-0.5, 223.5), ax.set_ylim(223.5, -0.5), ax.axis("off")
 fig.suptitle("log10 |gradient| of one unit; cyan: analytic field", fontsize=9)
@@ -250,8 +244,8 @@ for ax, layer in zip(axes, layers_on_cat):
     h, w = rf.output_size
     ax.imshow(img)
     for unit, color in [((h // 2, w // 2), "yellow"), ((h // 4, w // 4), "cyan"), ((h - 2, 3 * w // 4), "magenta")]:
-        t, l, b, r = rf.box(*unit, clip=True)
-        ax.add_patch(Rectangle((l - 0.5, t - 0.5), r - l, b - t, fill=False, ec=color, lw=1.5))
+        x0, y0, x1, y1 = rf.box(*unit, clip=True)
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec=color, lw=1.5))
         ax.plot(*rf.center(*unit)[::-1], "o", color=color, ms=3)
     ax.set_xlim(-0.5, 223.5), ax.set_ylim(223.5, -0.5), ax.axis("off")
     ax.set_title(f"{layer}: RF {rf.size[0]} px, stride {rf.stride[0]}", fontsize=8)
@@ -303,8 +297,8 @@ print(f"Gaussian fit of the column profile: sigma = {sigma:.0f} px, R² = {r2:.2
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
 axes[0].imshow(g.numpy(), cmap="magma")
-t, l, b, r = rf.box(*erf.unit)
-axes[0].add_patch(Rectangle((l - 0.5, t - 0.5), r - l, b - t, fill=False, ec="cyan", lw=1.5, label="theoretical"))
+x0, y0, x1, y1 = rf.box(*erf.unit)
+axes[0].add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="cyan", lw=1.5, label="theoretical"))
 axes[0].add_patch(Rectangle((cx - r95 - 0.5, cy - r95 - 0.5), 2 * r95 + 1, 2 * r95 + 1, fill=False,
                             ec="white", ls="--", lw=1.2, label="95 % of gradient"))
 axes[0].legend(fontsize=7, loc="lower right")
@@ -312,7 +306,7 @@ axes[0].set_title(f"|gradient| of the centre unit of {layer}", fontsize=9)
 axes[0].axis("off")
 axes[1].plot(profile.numpy(), label="column profile")
 axes[1].plot(gauss.numpy(), "--", label=f"Gaussian, σ = {sigma:.0f} px")
-axes[1].axvspan(l, r - 1, color="cyan", alpha=0.15, label="theoretical field")
+axes[1].axvspan(x0, x1 - 1, color="cyan", alpha=0.15, label="theoretical field")
 axes[1].legend(fontsize=7)
 axes[1].set_xlabel("column (px)")
 plt.tight_layout()
@@ -429,8 +423,10 @@ print(f"\nGAP vs flattened head map, fraction of the way (flattened - GAP): {d.m
 # The table answers the question in each space's own units. A 32 px shift moves the GAP vector only
 # a small fraction of the way to another picture; the flattened maps travel much further — for
 # `block3`, whose units are only 8 px apart, most of the way. The verdict line compares GAP with
-# the flattened head map over the four pictures (with four pictures the interval is wide; read it
-# before the means).
+# the flattened head map over the four pictures: the interval of the difference lies above zero,
+# so GAP's invariance is **better**. The interval is narrow because the four pictures agree closely
+# (the spreads in the last column), but four pictures are few: a bootstrap over four values is a
+# rough interval.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
@@ -465,9 +461,9 @@ plt.show()
 dilated = nn.Sequential(nn.Conv2d(1, 1, 3, dilation=2), nn.Conv2d(1, 1, 3, dilation=2)).eval()
 rf = fl.receptive_field(dilated, "1", 21)
 emp = fl.empirical_receptive_field(dilated, "1", 21)
-t, l, b, r = emp.box
+x0, y0, x1, y1 = emp.box
 print(rf, "| pixels of the box that reach the unit:",
-      f"{(emp.gradient[t:b, l:r] > 0).double().mean():.2f}")
+      f"{(emp.gradient[y0:y1, x0:x1] > 0).double().mean():.2f}")
 
 # %% [markdown]
 # - **A list of layers is not a network.** The recursion along one path misses branches (ResNet,
@@ -482,7 +478,7 @@ print(rf, "| pixels of the box that reach the unit:",
 # NBVAL_CHECK_OUTPUT
 print("resnet18 conv1:", fl.receptive_field(resnet18, "conv1"))
 print("lite0 stem    :", fl.receptive_field(model, "stem"), "box (x0, y0, x1, y1) of unit (0, 0):",
-      xyxy(fl.receptive_field(model, "stem").box(0, 0)))
+      fl.receptive_field(model, "stem").box(0, 0))
 print("lite0 stem at 225 px:", fl.receptive_field(model, "stem", input_size=225))
 
 # %% [markdown]

@@ -166,8 +166,9 @@ ax.set_xticks(depth, [r[0].replace("blocks.", "b") for r in rows], rotation=60, 
 ax.legend(fontsize=8); ax.set_title("channels grow as resolution shrinks", fontsize=10); plt.show()
 
 # %% [markdown]
-# **What the numbers say.** The curves are not monotone — the head's sparsity, for instance,
-# jumps back and forth — and the nine layers are not all of one type: the stem and the head follow a
+# **What the numbers say.** The curves are not monotone — the fraction active, for instance, falls
+# to 0.22 at `blocks.5.3.bn2`, jumps back to 0.49 at `blocks.6.0.bn2` and drops to 0.08 at the
+# head — and the nine layers are not all of one type: the stem and the head follow a
 # dense convolution, the seven in between are depth-wise convolution outputs. Comparing only the two
 # ends would let one layer decide. So each claim gets a trend over the *whole* curve: per picture,
 # the Spearman rank correlation $\rho$ between depth and the measure (−1: falls at every step, +1:

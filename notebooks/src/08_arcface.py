@@ -19,39 +19,31 @@
 # Glossary / 术语表: [docs/glossary.md](../docs/glossary.md)
 #
 # **Learning goals**
-# - derive the ArcFace logits from the ordinary softmax logit $W_j \cdot x = \|W_j\|\,\|x\|\cos\theta_j$,
+# - derive the ArcFace logits from the softmax logit $W_j \cdot x = \|W_j\|\,\|x\|\cos\theta_j$,
 #   write them from scratch and check them against `fl.ArcFace`;
-# - see why the target logit needs a fallback once $\theta_y + m$ passes $\pi$ (plot and gradient),
-#   and where the loss actually pulls hardest (the gradient, not the logit penalty);
-# - train a small embedding head on frozen EfficientNet-Lite0 features of face photos, once with
-#   softmax and once with ArcFace, and *measure* what changes on held-out and on unseen
-#   identities: angles within and between identities, the nearest-class margin, and
-#   verification accuracy;
+# - see why the target logit needs a fallback beyond $\theta_y + m = \pi$, and where the loss pulls
+#   hardest (the gradient, not the logit penalty);
+# - train an embedding head on frozen EfficientNet-Lite0 features of faces with softmax, cosine
+#   softmax and ArcFace, and *measure* angles, margins and verification accuracy on unseen identities;
 # - know what the scale $s$ and the margin $m$ do, with numbers.
 #
 # **Prerequisites:** `07_embeddings_retrieval` (embeddings, cosine similarity),
 # `04_gap_classification` (a linear classifier on pooled features).
 # **Run time:** about 40 s on a 2-core CPU.
 #
-# Face recognition, re-identification and image retrieval compare two pictures by the angle
-# between their embeddings: "same identity" when the cosine is above a threshold. The
-# identities at test time are usually *not* among the training classes, so the classifier
-# that was trained is thrown away, and only the geometry of the embeddings counts.
-#
-# Softmax cross-entropy trains a linear layer whose logit for class $j$ is
-# $W_j\cdot x + b_j = \|W_j\|\,\|x\|\cos\theta_j + b_j$, where $\theta_j$ is the angle between
-# the embedding $x$ and the class's weight row $W_j$. It can lower its loss by making vectors
-# longer, and it only asks the right class to win, not to win *by a margin*. ArcFace
-# (Deng et al., CVPR 2019) removes the lengths (no bias, $\|W_j\| = \|x\| = 1$, so the logit is
-# $\cos\theta_j$), multiplies by a fixed scale $s$, and adds a margin $m$ to the angle of the
-# target class $y$:
+# Face verification compares two pictures by the angle between their embeddings, mostly for people
+# who were not among the training classes: only the geometry of the embeddings counts. A softmax
+# layer's logit is $W_j\cdot x + b_j = \|W_j\|\,\|x\|\cos\theta_j + b_j$ ($\theta_j$: the angle
+# between $x$ and the weight row $W_j$); it can lower its loss by making vectors longer, and it asks
+# the right class to win, not to win *by a margin*. ArcFace (Deng et al., CVPR 2019) sets
+# $\|W_j\| = \|x\| = 1$ without bias, scales the cosines by $s$ and adds a margin $m$ to the angle
+# of the target class $y$:
 #
 # $$L = -\log\frac{e^{\,s\cos(\theta_y + m)}}{e^{\,s\cos(\theta_y + m)} + \sum_{j\neq y} e^{\,s\cos\theta_j}}.$$
 #
-# To win, an embedding must now be closer in angle to its own class centre than to any other
-# centre *by $m$ radians*: $\theta_y + m < \theta_j$. At test time there is no margin and no
-# label: the logits are $s\cos\theta_j$, and for verification we only use the cosine between
-# two embeddings.
+# To win, an embedding must be closer to its own class centre than to any other *by $m$ radians*:
+# $\theta_y + m < \theta_j$. At test time there is no margin; verification uses only the cosine
+# between two embeddings.
 
 # %%
 # %matplotlib inline
@@ -79,11 +71,9 @@ plt.rcParams["figure.dpi"] = 72
 # %% [markdown]
 # ## From scratch: the softmax logit is a cosine in disguise
 #
-# First the identity $W_j \cdot x = \|W_j\|\,\|x\|\cos\theta_j$ on a random `nn.Linear`. Then
-# the ArcFace logits, written the direct way: cosines of unit vectors, angles by `arccos`,
-# $\cos(\theta_y + m)$ for the target while $\theta_y + m \le \pi$ and the fallback
-# $\cos\theta_y - m\sin m$ beyond, $\cos\theta_j$ for every other class, all times $s$.
-# The last embedding points almost opposite its class centre, so the fallback is tested too.
+# The identity on a random `nn.Linear`, then the ArcFace logits the direct way (angles by `arccos`,
+# the fallback $\cos\theta_y - m\sin m$ where $\theta_y + m > \pi$), checked against `fl.ArcFace`.
+# The last embedding points almost opposite its centre, to test the fallback.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -130,21 +120,15 @@ for c, a in zip(cos_y, 64 * arc.margin(cos_y)):
     print(f"{float(c):7.2f} | {float(degrees(c)):9.1f} | {64 * float(c):17.3f} | {float(a):34.3f} | {64 * float(c) - float(a):7.3f}")
 
 # %% [markdown]
-# `fl.ArcFace(in_features, num_classes, s=64.0, m=0.5, easy_margin=False)` is an `nn.Module`
-# with `weight` of shape (num_classes, in_features), like `nn.Linear`. `forward(embeddings,
-# labels)` gives the training logits, `forward(embeddings)` the inference logits
-# $s\cos\theta$; `.cosine(emb)` and `.margin(cos)` are the two steps. It does not call
-# `arccos` (see the pitfalls): $\cos(\theta+m) = \cos\theta\cos m - \sin\theta\sin m$ with
-# $\sin\theta = \sqrt{1 - \cos^2\theta}$.
+# `fl.ArcFace(in_features, num_classes, s=64.0, m=0.5)` is an `nn.Module` with `weight`
+# (num_classes, in_features), like `nn.Linear`: `forward(emb, labels)` gives training logits,
+# `forward(emb)` the inference logits $s\cos\theta$. It avoids `arccos`:
+# $\cos(\theta+m) = \cos\theta\cos m - \sin\theta\sin m$.
 #
-# With $s = 64$ and $m = 0.5$, a target exactly on its centre gets 56.165 instead of 64; at
-# 60° ($\cos\theta_y = 0.5$) the margin costs almost all of the logit (1.510 instead of 32),
-# and at 90° the logit is −30.683 instead of 0. The penalty is small near the centre (7.835 at
-# 0°) and largest in between (30.490 at 60°, 30.683 at 90°). That is the *logit* penalty, not
-# how hard the loss pulls. The pull is the gradient of the loss with respect to the angle,
-# $\partial L/\partial\theta_y = (1 - p_y)\,s\,\sin(\theta_y + m)$ (before the fallback), with
-# $p_y$ the softmax probability of the target. The cell computes it by autograd for 70 classes
-# whose other 69 cosines are 0 (90° away, as random directions in 32-D are):
+# The last column is the *logit* penalty: small on the centre (7.835 at 0°), largest in between
+# (30.683 at 90°). How hard the loss *pulls* is the gradient
+# $\partial L/\partial\theta_y = (1 - p_y)\,s\,\sin(\theta_y + m)$ (before the fallback; $p_y$ is the
+# softmax probability of the target), here by autograd for 70 classes whose 69 other cosines are 0:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -159,23 +143,19 @@ for s_grad in (16.0, 64.0):
         print(f"s={s_grad:2.0f} {name:19s} dL/dθ_y " + " ".join(f"{float(g):6.2f}" for g in t.grad))
 
 # %% [markdown]
-# Read the rows. An embedding close to its centre gets almost no pull: $p_y$ is already near 1.
-# For the normalised softmax at $s = 16$ the pull starts only beyond 45° and is largest at 90°;
-# ArcFace's margin moves the start earlier (clearly non-zero from 45°, largest at 60°, where
-# $\theta_y + m$ is near 90°). At $s = 64$ both are a cliff: nothing, then about
-# $s\,\sin(\theta_y + m)$. And the pull *fades* again towards $\pi - m$, because
-# $\sin(\theta_y + m) \to 0$: at 150° ArcFace hardly pulls at all, and only the fallback (170°)
-# restores a pull of $s\sin\theta_y$. So, stated for the gradient: the loss pulls hardest on
-# embeddings between about 45° and 90° from their centre, hardly at all on those within 30°, and
-# hardly at all just short of $\pi - m$ — a dead zone the penalty column does not show.
+# Near its centre an embedding gets almost no pull ($p_y \approx 1$). The normalised softmax at
+# $s = 16$ pulls only beyond 45°, hardest at 90°; the margin moves the start earlier (ArcFace pulls
+# hardest at 60°). At $s = 64$ both are a cliff. And the pull *fades* again towards $\pi - m$, as
+# $\sin(\theta_y + m) \to 0$: at 150° ArcFace hardly pulls, and only the fallback (170°) restores a
+# pull of $s\sin\theta_y$. So, stated for the gradient: the loss pulls hardest on embeddings between
+# about 45° and 90° from their centre, hardly at all within 30°, and hardly at all just short of
+# $\pi - m$ — a dead zone the penalty column does not show.
 #
 # ## Why the fallback exists
 #
-# $\cos(\theta + m)$ falls while $\theta + m \le \pi$ and *rises* again beyond. Without a
-# fallback, an embedding more than $\pi - m$ (151°) from its centre gets a target logit that
-# grows as it moves further away, so gradient descent pushes it the wrong way. ArcFace
-# replaces that stretch by $\cos\theta - m\sin m$ (a margin of $m\sin m = 0.24$ on the
-# cosine, as in CosFace), which keeps falling all the way to $\pi$.
+# $\cos(\theta + m)$ *rises* again once $\theta + m > \pi$: without a fallback, an embedding more
+# than $\pi - m$ (151°) from its centre would be pushed further away. ArcFace uses
+# $\cos\theta - m\sin m$ there (a margin of 0.24 on the cosine, as in CosFace), which keeps falling.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -213,28 +193,20 @@ ax.set(xlabel="θ_y, angle to the own class centre (degrees)", ylabel="target lo
 ax.legend(fontsize=8); plt.tight_layout(); plt.show()
 
 # %% [markdown]
-# Without the fallback the slope at 170° is positive (+20.46 per radian): the target logit
-# rises as the embedding moves away, from −64.00 at $\pi - m$ back up to −56.17 at $\pi$. With
-# the fallback the slope there is that of $s\cos\theta$ (−11.11), so the loss always pulls a
-# far-away embedding back towards its centre. The fallback does not join $\cos(\theta + m)$
-# smoothly: at $\pi - m$ it steps *down* by 7.51, which keeps the logit falling. (`easy_margin=True` is
-# an older alternative: it applies the margin only where $\cos\theta_y > 0$.)
+# Without the fallback the slope at 170° is positive (+20.46 per radian); with it, it is that of
+# $s\cos\theta$ (−11.11), so the loss always pulls a far-away embedding back. The pieces do not join
+# smoothly: at $\pi - m$ the logit steps *down* by 7.51, which keeps it falling.
 #
 # ## The real thing: face identities and a frozen network
 #
-# ArcFace was made for faces, so we use faces: `skimage.data.lfw_subset()` ships 100 photos
-# from *Labeled Faces in the Wild*, 25×25 pixels, grayscale, without names. We treat **each
-# photo as one identity** and make 8 views of it: upscale to 96 px, rotate ±15°, crop 60–100 %,
-# flip, change brightness and contrast, blur. That is instance recognition standing in for
-# face recognition (the views differ in pose and light, but not in expression or age; and the
-# subset may hold two photos of one person, which then count as two identities).
+# `skimage.data.lfw_subset()` ships 100 grey 25×25 photos from *Labeled Faces in the Wild*. We treat
+# **each photo as one identity** and make 8 views of it (upscaled to 96 px, rotated, cropped,
+# flipped, relit, blurred): instance recognition standing in for face recognition.
+# - 70 **training identities**: 5 views each to train on, 3 held out;
+# - 30 **unseen identities**, never trained on: the real test, as in face verification.
 #
-# - 70 photos are **training identities**: 5 views each to train on, 3 held-out views.
-# - 30 photos are **unseen identities**, never used in training: the real test, as in face
-#   verification, where the people at test time are new.
-#
-# The network stays frozen: one pass of Lite0 at 96 px (instead of 224, to keep the notebook
-# fast) gives each view a 1280-D `avgpool` vector. Only a small head (1280 → 32) is trained.
+# Lite0 stays frozen (one pass at 96 px: a 1280-D `avgpool` vector per view); only a head
+# 1280 → 32 is trained.
 
 # %%
 model = fl.load_model("efficientnet_lite0")
@@ -299,19 +271,14 @@ plt.tight_layout(); plt.show()
 # %% [markdown]
 # ## Four numbers for an embedding
 #
-# All on unit vectors, all by angle:
-# - **intra-class angle**: mean angle between two views of the same identity (small is good);
+# All on unit vectors, by angle:
+# - **intra-class angle**: mean angle between two views of one identity (small is good);
 # - **inter-class angle**: mean angle between views of different identities (large is good);
-# - **nearest-class margin**: for each view, the angle to the nearest *other* identity's centre
-#   minus the angle to its own identity's centre (the normalised mean of the *other* views of
-#   its identity). Positive means the view is closer to its own centre; we report the mean and
-#   the share of views where it is positive;
-# - **verification accuracy**, as on LFW: a list of pairs, half "same identity" (all of them)
-#   and half "different" (drawn at random, seeded), and the rule "same when the cosine ≥ t".
-#   We report the accuracy at the best threshold t. The same pair lists serve every method.
-#
-# The verification function is written by sorting the cosines once; the assert compares it
-# with a reference built from `sklearn.metrics.roc_curve`.
+# - **nearest-class margin**: the angle to the nearest *other* identity's centre minus the angle to
+#   its own (mean, and the share of views where it is positive);
+# - **verification accuracy**, as on LFW: all same-identity pairs and as many random different
+#   ones; "same when cosine ≥ t", at the best t. The assert checks it against
+#   `sklearn.metrics.roc_curve`.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -369,15 +336,10 @@ print("verification accuracy == best accuracy along sklearn's ROC curve")
 # %% [markdown]
 # ## Measure: softmax against ArcFace
 #
-# The head is one `nn.Linear(1280, 32)`; the embedding is its output. Three ways to train it,
-# each 300 full-batch Adam steps (lr 0.01) on the 350 training views, with five seeds:
-# - **softmax**: `nn.Linear(32, 70)` with bias, cross-entropy;
-# - **cosine softmax**: `fl.ArcFace(32, 70, s=16, m=0)`, i.e. normalised, scaled, no margin
-#   (the "NormFace" loss); it separates the effect of normalising from the effect of the margin;
-# - **ArcFace**: `fl.ArcFace(32, 70, s=16, m=0.5)`.
-#
-# The baseline is the frozen 1280-D feature with no training at all.
-# We use $s = 16$ rather than 64; a later section measures what $s$ does.
+# A head `nn.Linear(1280, 32)`, trained three ways (300 full-batch Adam steps, five seeds):
+# **softmax** (`nn.Linear(32, 70)` with bias); **cosine softmax** (`fl.ArcFace(..., s=16, m=0)`:
+# normalised, no margin, to separate the two effects); **ArcFace** (`s=16, m=0.5`). The baseline is
+# the frozen 1280-D feature; $s = 16$ rather than 64 (a later section varies $s$).
 
 # %%
 def train_head(loss, seed=0, dim=32, s=16.0, m=0.5, x=None, y=None, steps=300, head_cls=None):
@@ -456,29 +418,23 @@ for a_, b_ in [("softmax", frozen), ("cosine softmax m=0", "softmax"),
         print(f"  {a_:>19s} - {b_:<19s} {part:>6s}: {verdict(verif[part][a_], b_vals)}")
 
 # %% [markdown]
-# **What the table shows** (the verdict lines are the evidence; the interval covers the
-# training seeds only, not the choice of the 30 unseen identities, so read "better" as "better on
-# these faces").
-# - **Training a head helps, with either loss:** softmax is *better* than the frozen features on
-#   both pair lists. Lite0 learned ImageNet, not faces; 350 labelled views of 70 faces tell the
-#   head which directions matter for faces, and that carries over to 30 faces it never saw.
-# - **ArcFace is better than softmax**, on unseen identities and on held-out views (the last two
-#   verdict lines), and it has the largest nearest-class margin in both tables.
-# - **Both steps count.** Normalising alone (cosine softmax against softmax) is *better* on both
-#   pair lists, though on unseen identities its interval only just excludes zero; adding the
-#   margin (ArcFace against cosine softmax) is *better* again on both.
-# - **ArcFace does not make identities tighter here.** The intra-class angle *grows* from
-#   softmax to ArcFace (unseen). The inter-class angle grows more: the normalised losses spread
-#   different identities to about 90°, the angle of two random directions in 32-D. What improves
-#   is the gap between the two, and that is what verification needs.
+# **What the table shows** (the verdict lines are the evidence; they cover training seeds, not the
+# choice of the 30 unseen faces).
+# - **Training a head helps:** softmax is *better* than the frozen features on both pair lists.
+# - **ArcFace is better than softmax** on unseen identities and on held-out views, with the largest
+#   nearest-class margin in both tables.
+# - **Both steps count.** Normalising (cosine softmax against softmax) is *better* on both lists,
+#   though on unseen identities its interval only just excludes zero; adding the margin (ArcFace
+#   against cosine softmax) is *better* again on both.
+# - **ArcFace does not make identities tighter here.** The intra-class angle *grows* from softmax to
+#   ArcFace; the inter-class angle grows more (to about 90°). The gap between them is what improves,
+#   and what verification needs.
 #
 # ## Picture it in 2-D
 #
-# With a 2-D embedding every unit vector is a point on the circle. We take 6 training
-# identities, 20 new views each (14 to fit, 6 held out), and train a 2-D head with softmax
-# and with ArcFace ($s = 16$, $m = 0.5$). Where every view meets the margin, two identities
-# are at least $m$ apart (the band $|\theta_1 - \theta_2| < m$ between two centres belongs to
-# neither), so six identities need $6m = 3$ of the $2\pi \approx 6.28$ radians for the gaps.
+# In 2-D every unit vector is a point on the circle. Six training identities, 20 new views each (14
+# to fit, 6 held out), a 2-D head with softmax and with ArcFace ($s = 16$, $m = 0.5$). If every view
+# met the margin, six identities would need $6m = 3$ of the $2\pi$ radians for the gaps.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -535,26 +491,20 @@ for ax, (name, (e2, cls2)) in zip(axes, circle.items()):
 plt.tight_layout(); plt.show()
 
 # %% [markdown]
-# In 2-D the *training* views look as the textbook says: ArcFace packs each identity tighter
-# (mean angle to its centre 1.9° against 3.6°) and leaves wider empty arcs between identities
-# (smallest angle between two identities 47.6° against 36.8°; the margin asks for at least
-# $m = 28.6°$). The held-out views tell another story: for both losses they land well outside
-# the tight arcs, and on held-out accuracy ArcFace is *worse* than softmax (the verdict line;
-# single seeds range from 0.78 to 1.00). Two dimensions are too few for these faces, and a
-# margin fitted to 14 views per identity does not carry over to new views of them. The plot
-# shows the geometry the loss asks for; the 32-D table is the measurement of what it buys.
+# The *training* views look as the textbook says: ArcFace packs each identity tighter (mean angle to
+# its centre 1.9° against 3.6°) and leaves wider gaps (smallest angle between identities 47.6°
+# against 36.8°; the margin asks for $m = 28.6°$). The held-out views do not follow: on held-out
+# accuracy ArcFace is *worse* than softmax (the verdict line). Two dimensions are too few for these
+# faces, and a margin fitted to 14 views per identity does not carry over to new views. The picture
+# shows the geometry the loss asks for; the 32-D table measures what it buys.
 #
 # ## What s and m do
 #
-# **The scale $s$.** With unit vectors every logit lies in $[-s, s]$, so the softmax can never
-# become confident when $s$ is small. Even the best possible geometry (each embedding on its
-# centre, the $C$ centres spread as far apart as possible, so their mean cosine with one
-# another is $-1/(C-1)$) leaves a loss of at least
-# $\log\big(1 + (C-1)\,e^{-s(\cos m + 1/(C-1))}\big)$. For $C = 70$ and $s = 1$ that is 3.38
-# nats (the first row below), not far below chance level $\log 70 = 4.25$: the loss keeps pushing every sample,
-# however well it is placed. A large $s$ removes the floor, but then the loss saturates early
-# and the gradients of well-placed samples vanish. We train ArcFace ($m = 0.5$) with several
-# $s$ and print the floor, the final loss and the unseen-identity numbers.
+# **The scale $s$.** Unit vectors keep every logit in $[-s, s]$. Even the best geometry (embeddings
+# on their centres, the $C$ centres as far apart as possible: mean cosine $-1/(C-1)$) leaves a loss
+# of at least $\log\big(1 + (C-1)\,e^{-s(\cos m + 1/(C-1))}\big)$: for $C = 70$ and $s = 1$,
+# 3.38 nats, near chance ($\log 70 = 4.25$). A large $s$ removes this floor, but the loss then
+# saturates early. ArcFace ($m = 0.5$) with several $s$:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -581,21 +531,16 @@ for other in (1.0, 4.0, 64.0):
 
 
 # %% [markdown]
-# The final loss follows its floor: at $s = 1$ it stops at 3.42, just above the floor of 3.38,
-# and at $s = 4$ at 1.24 (floor 1.08). Verification on unseen identities moves much less
-# (last column): a loss that cannot go down can still order the angles well, and verification
-# only uses that order. $s = 16$ is *better* than $s = 1$ and $s = 4$ (seeds 0–2, the verdict
-# lines) and shows *no clear difference* from $s = 64$. With tens of thousands of identities, as in
-# face recognition, the $s$ needed to keep the floor low grows with $\log(C - 1)$, and a
-# larger $s$ (the paper's 64) becomes necessary.
+# The final loss follows its floor (3.42 against 3.38 at $s = 1$), but verification moves much less:
+# a loss that cannot go down can still order the angles, and verification uses only the order.
+# $s = 16$ is *better* than $s = 1$ and $s = 4$ and shows *no clear difference* from $s = 64$ (seeds
+# 0–2). With tens of thousands of identities the needed $s$ grows with $\log(C - 1)$: the paper's 64.
+# **The margin $m$:** the 32-D table already compares $m = 0$ with $m = 0.5$.
 #
-# **The margin $m$.** The table above already holds $m = 0$ (cosine softmax) against $m = 0.5$.
-#
-# One last measurement, for a pitfall below: the gradient of the target logit with respect to
-# $c = \cos\theta_y$, near and exactly at $c = 1$ (an embedding on its centre), and at 60°.
-# Written without `arccos`, $\cos(\theta+m) = c\cos m - \sqrt{1-c^2}\,\sin m$ has the derivative
-# $\cos m + \sin m \cdot c/\sqrt{1-c^2}$, which *also* grows without bound as $c \to 1$: the two
-# forms are the same function.
+# For a pitfall below: the derivative of the target logit with respect to $c = \cos\theta_y$. The form
+# without `arccos`, $c\cos m - \sqrt{1-c^2}\,\sin m$, has the derivative
+# $\cos m + \sin m \cdot c/\sqrt{1-c^2}$, which *also* grows without bound as $c \to 1$: the two forms
+# are the same function.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -610,18 +555,14 @@ for name, f in [("via arccos", lambda c: torch.cos(torch.arccos(c) + 0.5)),
 print(f"cos m = {math.cos(0.5):.3f}")
 
 # %% [markdown]
-#
 # ## Pitfalls
 #
-# - **Margin on every class.** The margin goes on the target logit only. Added to every class,
-#   it no longer asks the target to beat the others by $m$: the margin is gone. And only in
-#   training: at inference
-#   the logits are $s\cos\theta$ (`labels=None`), and for verification you compare embeddings,
-#   not logits.
-# - **Forgetting to normalise.** Both the embeddings and the weight rows must be unit vectors,
-#   or the "cosine" is not one and the margin on the angle means nothing.
-# - **Margin on the cosine instead of the angle.** $s(\cos\theta_y - m)$ is a different loss
-#   (CosFace); $s(\cos\theta_y + m)$ is a bonus, not a penalty. ArcFace adds $m$ to the angle.
+# - **Margin on every class, or at inference.** The margin goes on the target logit only, and only
+#   in training; at inference the logits are $s\cos\theta$ (`labels=None`), and verification
+#   compares embeddings.
+# - **Forgetting to normalise** the embeddings or the weight rows: the "cosine" is then not one.
+# - **Margin on the cosine instead of the angle.** $s(\cos\theta_y - m)$ is CosFace;
+#   $s(\cos\theta_y + m)$ is a bonus, not a penalty.
 # - **The gradient at $\cos\theta_y = 1$.** Both ways of writing the target logit have a
 #   derivative that grows without bound as $c = \cos\theta_y \to 1$ (the table above: the same
 #   large values at 0.9999 for all three rows). At exactly $c = 1$, `arccos` gives an `inf`
@@ -630,14 +571,12 @@ print(f"cos m = {math.cos(0.5):.3f}")
 #   $1 - c^2 = 0$ (`torch.where`), so that branch contributes no gradient and what is left is
 #   $\cos m$ = 0.878. Steep but finite gradients near $c = 1$ are harmless in practice: there
 #   $p_y \approx 1$ and the loss multiplies them by $1 - p_y$.
-# - **$s$ and $m$ are not free.** Too small an $s$ leaves a loss floor; with many classes in few
-#   dimensions a large $m$ cannot be met (in 2-D once $C \cdot m > 2\pi$), and the loss stays high.
-# - **The best threshold is chosen on the test pairs**, which flatters every method alike.
-#   LFW's protocol picks it on 9 folds and tests on the 10th; for a deployed system fix the
-#   threshold on separate data.
-# - **Small data, small differences.** With 30 unseen identities, differences of a hundredth in
-#   verification accuracy need several seeds and a verdict (as above); and an interval over
-#   training seeds does not cover the choice of identities — another 30 faces may rank differently.
+# - **$s$ and $m$ are not free.** Too small an $s$ leaves a loss floor; in few dimensions a large
+#   $m$ cannot be met (in 2-D once $C \cdot m > 2\pi$).
+# - **The best threshold is chosen on the test pairs**, which flatters every method alike; LFW
+#   picks it on 9 folds and tests on the 10th.
+# - **Small data.** With 30 unseen identities, differences of a hundredth need several seeds and a
+#   verdict; another 30 faces may rank differently.
 #
 # **Exercise:** `exercises/08_arcface.ipynb` — write the cosine logits, the ArcFace target logit
 # with its margin and fallback, and verification accuracy at the best threshold; then train a

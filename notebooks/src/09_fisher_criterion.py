@@ -463,9 +463,11 @@ for a_, b_ in comparisons:
 # **What the numbers say** (read them off the two tables above).
 # - **Without a low-level cue, the first layers see almost nothing.** The low-level baseline and
 #   the raw pixels stay near chance, and `stem` and `block1` hardly rise above it: the matched
-#   histograms and spectra took away what they could read.
+#   histograms and spectra took away what they could read. `stem` does not even beat the pixels
+#   (probe: *no clear difference*; held-out $J(w)$: *worse*, by a hair).
 # - **The face signal appears in the middle and peaks late.** Probe accuracy and held-out $J(w)$
-#   climb from `block2` to `block6`, and each step in the verdict table is *better*. `head` is
+#   climb from `block2` to `block6`, and both steps of the verdict table along that climb
+#   (`block4` vs `stem`, `block6` vs `block4`) are *better* by both measures. `head` is
 #   *better* than `stem` by both measures, but *worse* than `block6`: the peak is in the last
 #   blocks, not at the end.
 # - **The background fades with depth.** Its trace ratio jumps at `block2` and falls at every later
