@@ -50,7 +50,7 @@ chromium:
 test: install chromium         ## unit tests, notebooks in JupyterLab + Chromium, nbval on notebooks and solutions
 	MPLBACKEND=agg $(BIN)/python -m pytest
 
-handouts: install chromium     ## HTML (+ PDF) of notebooks, exercises, cheat sheet, glossary in build/handouts/
+handouts: install chromium     ## HTML (+ PDF) of notebooks, exercises, cheat sheet, glossary in build/handouts/, English and 中文
 	$(BIN)/python tools/handouts.py --out build/handouts
 
 sync: install                  ## text sources -> notebooks (outputs kept), exercises, Chinese edition; no execution

@@ -1,9 +1,15 @@
-"""Interactive explorers (ipywidgets). Each returns a widget; in a headless run it only prints.
+"""Interactive explorers (ipywidgets). Each returns a box of controls over one picture.
 
+Where no kernel runs the widget (GitHub, nbviewer, the handouts of ``make handouts``), a stored
+notebook shows the box's static fallback instead: the picture it showed when it was displayed
+(``image/png``) and one line of text saying it is interactive.
 Taught in ``notebooks/05_feature_maps.ipynb``.
 """
 from __future__ import annotations
 
+import base64
+import functools
+import io
 from collections.abc import Sequence
 
 from torch import nn
@@ -13,6 +19,45 @@ from .images import ImageLike
 
 __all__ = ["feature_explorer", "grad_cam_explorer", "search_explorer"]
 
+STATIC_NOTE = "interactive: run the notebook to use it"
+
+
+@functools.cache
+def _explorer_box():
+    """The class of the explorers' boxes (ipywidgets is imported when an explorer is made)."""
+    import ipywidgets as W
+
+    class ExplorerBox(W.VBox):
+        """A ``VBox`` whose display carries, besides the live widget, the picture it shows now
+        (``image/png``) and a line of text for readers without a kernel. ``draw(fig)`` shows a
+        matplotlib figure in the box and keeps it as that picture."""
+
+        def __init__(self, children, title: str, out):
+            super().__init__(children)
+            self.title, self.out, self.picture = title, out, None
+
+        def draw(self, fig) -> None:
+            from IPython import get_ipython
+            from IPython.display import Image, display
+
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", bbox_inches="tight")
+            self.picture = buf.getvalue()
+            if get_ipython() is None:            # plain Python (a script, a test): no Output area
+                return
+            with self.out:
+                self.out.clear_output(wait=True)
+                display(Image(data=self.picture))
+
+        def _repr_mimebundle_(self, **kwargs):
+            data = super()._repr_mimebundle_(**kwargs)
+            data["text/plain"] = f"{self.title} ({STATIC_NOTE})"
+            if self.picture is not None:
+                data["image/png"] = base64.b64encode(self.picture).decode("ascii")
+            return data
+
+    return ExplorerBox
+
 
 def feature_explorer(model: nn.Module, image: ImageLike, layers: Sequence[str]):
     """Pick a layer and a channel with sliders; see that channel's map next to the picture.
@@ -20,7 +65,7 @@ def feature_explorer(model: nn.Module, image: ImageLike, layers: Sequence[str]):
     Features of all ``layers`` are computed once, so moving the sliders is instant.
     """
     import ipywidgets as W
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from .images import load_image
 
@@ -30,22 +75,22 @@ def feature_explorer(model: nn.Module, image: ImageLike, layers: Sequence[str]):
     layer = W.Dropdown(options=list(layers), description="layer")
     channel = W.IntSlider(0, 0, feats[layers[0]].shape[0] - 1, description="channel")
     out = W.Output()
+    box = _explorer_box()([W.HBox([layer, channel]), out], "feature explorer: pick a layer and a channel", out)
 
     def draw(*_):
         f = feats[layer.value]
         channel.max = f.shape[0] - 1
-        with out:
-            out.clear_output(wait=True)
-            fig, (a, b) = plt.subplots(1, 2, figsize=(6, 3))
-            a.imshow(picture), a.axis("off"), a.set_title("input", fontsize=9)
-            b.imshow(f[channel.value].numpy()), b.axis("off")
-            b.set_title(f"{layer.value} ch {channel.value}  {tuple(f.shape[1:])}", fontsize=9)
-            plt.show()
+        fig = Figure(figsize=(6, 3))
+        a, b = fig.subplots(1, 2)
+        a.imshow(picture), a.axis("off"), a.set_title("input", fontsize=9)
+        b.imshow(f[channel.value].numpy()), b.axis("off")
+        b.set_title(f"{layer.value} ch {channel.value}  {tuple(f.shape[1:])}", fontsize=9)
+        box.draw(fig)
 
     layer.observe(draw, "value")
     channel.observe(draw, "value")
     draw()
-    return W.VBox([W.HBox([layer, channel]), out])
+    return box
 
 
 def grad_cam_explorer(model: nn.Module, image: ImageLike, layers: Sequence[str], topk: int = 10):
@@ -54,7 +99,7 @@ def grad_cam_explorer(model: nn.Module, image: ImageLike, layers: Sequence[str],
     Taught in ``notebooks/06_grad_cam.ipynb``.
     """
     import ipywidgets as W
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from .cam import grad_cam
     from .models import imagenet_labels, predict, preprocess, preprocess_for
@@ -66,20 +111,19 @@ def grad_cam_explorer(model: nn.Module, image: ImageLike, layers: Sequence[str],
     cls = W.Dropdown(options=options, description="class")
     lay = W.Dropdown(options=list(layers), value=list(layers)[-1], description="layer")
     out = W.Output()
+    box = _explorer_box()([W.HBox([cls, lay]), out], "Grad-CAM explorer: pick a class and a layer", out)
     picture = preprocess_for(model).denormalize(x[0]).cpu()
 
     def draw(*_):
         heat = grad_cam(model, x, lay.value, target=cls.value)[0].cpu()
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(2.6, 2.6))
-            overlay(picture, heat, ax=ax, title=f"{labels[cls.value]} @ {lay.value}")
-            plt.show()
+        fig = Figure(figsize=(2.6, 2.6))
+        overlay(picture, heat, ax=fig.subplots(), title=f"{labels[cls.value]} @ {lay.value}")
+        box.draw(fig)
 
     cls.observe(draw, "value")
     lay.observe(draw, "value")
     draw()
-    return W.VBox([W.HBox([cls, lay]), out])
+    return box
 
 
 def search_explorer(model: nn.Module, pictures, queries=None, layers: Sequence[str] = ("block6", "head"),
@@ -95,12 +139,11 @@ def search_explorer(model: nn.Module, pictures, queries=None, layers: Sequence[s
     each redraw embeds the query once and maps the k hits. Taught in
     ``notebooks/16_search_your_photos.ipynb``.
     """
-    import io
     from pathlib import Path
 
     import ipywidgets as W
-    import matplotlib.pyplot as plt
     import torch
+    from matplotlib.figure import Figure
     from PIL import Image
 
     from .embed import l2_normalize
@@ -142,7 +185,8 @@ def search_explorer(model: nn.Module, pictures, queries=None, layers: Sequence[s
         top = scores.argsort(descending=True)[:hits.value].tolist()
         n = len(top)
         box.hits = [(files[i], float(scores[i])) for i in top]
-        fig, axes = plt.subplots(2, n + 1, figsize=(1.9 * (n + 1), 3.9))
+        fig = Figure(figsize=(1.9 * (n + 1), 3.9))
+        axes = fig.subplots(2, n + 1, squeeze=False)
         axes[0, 0].imshow(q_pic), axes[0, 0].set_title("query", fontsize=8)
         axes[1, 0].text(0.5, 0.5, f"{layer.value}\n{how.value} pooling", ha="center", va="center", fontsize=8)
         for j, i in enumerate(top, start=1):
@@ -154,10 +198,7 @@ def search_explorer(model: nn.Module, pictures, queries=None, layers: Sequence[s
         for a in axes.flat:
             a.axis("off")
         fig.tight_layout()
-        with out:
-            out.clear_output(wait=True)
-            plt.show()
-        plt.close(fig)
+        box.draw(fig)
 
     def uploaded(change):
         files_up = change["new"]
@@ -172,6 +213,7 @@ def search_explorer(model: nn.Module, pictures, queries=None, layers: Sequence[s
     for control in (query, layer, how, hits):
         control.observe(draw, "value")
     upload.observe(uploaded, "value")
-    box = W.VBox([W.HBox([query, layer]), W.HBox([how, hits]), upload, out])
+    box = _explorer_box()([W.HBox([query, layer]), W.HBox([how, hits]), upload, out],
+                          "search explorer: pick or upload a query, a layer, a pooling, k", out)
     draw()
     return box

@@ -144,3 +144,66 @@ def test_pdfs_one_page_cheat_sheet_typeset_math_and_chinese(built):
     assert "file:" not in cheat_text, "Chromium's header/footer (date, file URL) was printed"
     assert not re.search(r"\\(frac|sum|lVert|theta)|\$\$", cheat_text), "MathJax did not finish"
     assert "特征图" in gloss_text and "感受野" in gloss_text
+
+
+# --- the Chinese edition (issue 22) ---------------------------------------------------------
+
+def chinese_page() -> str:
+    """A Chinese page that exists: a notebook if one is translated yet, else an exercise."""
+    pages = handouts.edition_pages("zh")
+    if not pages:
+        pytest.skip("no Chinese notebook or exercise yet (notebooks/zh/, exercises/zh/)")
+    return next((p for p in pages if p.startswith("notebooks/zh/")), pages[0])
+
+
+def chinese_share(text: str) -> float:
+    """Share of CJK ideographs among the letters and ideographs of ``text``."""
+    letters = [c for c in text if c.isalpha()]
+    return sum("\u4e00" <= c <= "\u9fff" for c in letters) / max(len(letters), 1)
+
+
+@pytest.fixture(scope="module")
+def both_editions(tmp_path_factory) -> tuple[Path, str]:
+    """HTML of one Chinese page and its English original, and the two indexes."""
+    out = tmp_path_factory.mktemp("editions")
+    page = chinese_page()
+    english = page.replace("/zh/", "/")
+    everything = handouts.all_pages()
+    handouts.build_html(out, [page, english], set(everything))
+    for edition, words in handouts.EDITIONS.items():
+        (out / words["index"]).write_text(handouts.index_html(everything, set(), edition), encoding="utf-8")
+    return out, page
+
+
+def test_each_edition_has_an_index_that_links_the_other(both_editions):
+    out, page = both_editions
+    english, chinese = (out / "index.html").read_text(), (out / "index.zh.html").read_text()
+    assert re.search(r'<a [^>]*href="index\.zh\.html"', english), "the English index does not link the Chinese"
+    assert re.search(r'<a [^>]*href="index\.html"', chinese), "the Chinese index does not link the English"
+    assert f'href="{handouts.html_name(page)}"' in chinese          # the Chinese page, not the English
+    assert f'href="{handouts.html_name(page)}"' not in english
+    assert '<html lang="zh-CN">' in chinese and '<html lang="en">' in english
+    assert chinese_share(re.sub(r"<[^>]+>|\{[^}]*\}", " ", chinese.split("<body")[1])) > 0.2
+
+
+def test_a_chinese_page_reads_in_chinese(both_editions):
+    out, page = both_editions
+    text = read(out, page)
+    assert '<html lang="zh-CN">' in text                             # Simplified Chinese glyphs
+    prose = " ".join(re.findall(r'<div class="[^"]*jp-RenderedMarkdown[^"]*"[^>]*>(.*?)</div>', text, re.S))
+    prose = re.sub(r"<[^>]+>|\$[^$]*\$|<code>.*?</code>", " ", prose)
+    assert chinese_share(prose) > 0.3, prose[:500]
+    english = read(out, page.replace("/zh/", "/"))
+    assert chinese_share(re.sub(r"<[^>]+>", " ", english.split("<body")[1])) < 0.05
+
+
+@pytest.mark.skipif(handouts.find_chromium() is None,
+                    reason="no chromium: PDFs are not made; `make chromium` installs Debian's chromium "
+                           "and fonts-noto-cjk")
+def test_a_chinese_pdf_embeds_a_cjk_font(both_editions):
+    out, page = both_editions
+    pdf = out / Path(page).with_suffix(".pdf")
+    handouts.print_pdf(handouts.find_chromium(), out / handouts.html_name(page), pdf)
+    assert handouts.pdf_pages(pdf) >= 1
+    fonts = set(re.findall(rb"/(?:BaseFont|FontName)\s*/(?:[A-Z]{6}\+)?([\w-]+)", pdf.read_bytes()))
+    assert any(b"CJK" in f for f in fonts), f"no CJK font in the PDF (fonts-noto-cjk?): {sorted(fonts)}"

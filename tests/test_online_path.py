@@ -7,9 +7,15 @@ dicts saved under torchvision's exact file names; featlab finds and reads them t
 ordinary code path (it checks no hash: torch.load with weights_only=True, file names as
 torchvision's URLs give them), and every notebook with such a branch is executed in a kernel that
 sees that ``TORCH_HOME``. Numbers are meaningless, code paths are real.
+
+Only the cells that branch on the weights run again, with the statements of earlier cells they
+need (what they name, followed back through the notebook: :func:`branch_slice`); nbval runs the
+whole notebook, once, without the weights.
 """
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import re
 import shutil
@@ -68,6 +74,149 @@ def _branch_cell(nb, needle: str):
     cells = [c for c in nb.cells if c.cell_type == "code" and needle in c.source]
     assert len(cells) == 1, f"expected one code cell containing {needle!r}, found {len(cells)}"
     return cells[0]
+
+
+# --- the slice of a notebook that the branch cells need ------------------------------------------
+
+def _names_in_order(node: ast.AST, local: frozenset = frozenset()):
+    """(name, is_store) for each use of a module-level name in ``node``, in the order Python
+    evaluates them (the value of an assignment before its target, a loop's iterable before its
+    variable, a comprehension's loops before its element); inside a function or lambda, its
+    arguments and the names it assigns are its own and are left out."""
+    walk = functools.partial(_names_in_order, local=local)
+    if isinstance(node, ast.Name):
+        if node.id not in local:
+            yield node.id, isinstance(node.ctx, (ast.Store, ast.Del))
+    elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
+        yield from walk(node.value) if node.value is not None else ()
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+            yield from walk(target)
+    elif isinstance(node, ast.AugAssign):                      # x += v reads x first
+        if isinstance(node.target, ast.Name) and node.target.id not in local:
+            yield node.target.id, False
+        yield from walk(node.value)
+        yield from walk(node.target)
+    elif isinstance(node, (ast.For, ast.AsyncFor)):
+        for part in [node.iter, node.target, *node.body, *node.orelse]:
+            yield from walk(part)
+    elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+        for gen in node.generators:
+            for part in [gen.iter, gen.target, *gen.ifs]:
+                yield from walk(part)
+        for part in ([node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]):
+            yield from walk(part)
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        a = node.args
+        yield from (x for d in [*a.defaults, *a.kw_defaults] if d is not None for x in walk(d))
+        own = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if x}
+        body = [node.body] if isinstance(node, ast.Lambda) else node.body
+        own |= {n.id for b in body for n in ast.walk(b) if isinstance(n, ast.Name)
+                and isinstance(n.ctx, ast.Store)}
+        if not isinstance(node, ast.Lambda):
+            yield from (x for d in node.decorator_list for x in walk(d))
+        for b in body:
+            yield from _names_in_order(b, local | own)
+        if not isinstance(node, ast.Lambda):
+            yield node.name, True
+    elif isinstance(node, ast.ClassDef):
+        for child in ast.iter_child_nodes(node):
+            yield from walk(child)
+        yield node.name, True
+    else:
+        for child in ast.iter_child_nodes(node):
+            yield from walk(child)
+
+
+def _root(node: ast.AST) -> str | None:
+    """``a`` for ``a``, ``a.b[0].c`` and ``a.b(...)``; None for anything else."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _statement(node: ast.stmt, modules: set[str]) -> tuple[set[str], set[str]]:
+    """(names the statement binds or changes, names it reads before binding them)."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}, set()
+    binds, reads = set(), set()
+    for name, is_store in _names_in_order(node):
+        if is_store:
+            binds.add(name)
+        elif name not in binds:
+            reads.add(name)
+    # changed in place: x[k] = v, x.a = v, x.append(v) (not module functions such as plt.show())
+    targets = [t for n in ast.walk(node) if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+               for t in (n.targets if isinstance(n, ast.Assign) else [n.target])]
+    changed = [_root(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
+    changed += [_root(n.value.func) for n in ast.walk(node)
+                if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+                and isinstance(n.value.func, ast.Attribute)]
+    binds |= {r for r in changed if r and r not in modules}
+    return binds, reads
+
+
+def branch_slice(nb, is_branch) -> list[str]:
+    """The sources of a notebook that run its branch cells: every code cell for which
+    ``is_branch(source)`` holds, whole, and before each, those top-level statements of earlier
+    cells that bind or change a name the later kept code reads (followed back transitively),
+    one string per cell that keeps something, in notebook order. Imports are always kept.
+    ``nb``'s cells must be valid Python after IPython's own rewriting of ``%`` and ``!`` lines."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    python = TransformerManager()                  # %magic and !shell lines -> get_ipython() calls
+    cells = [c.source for c in nb.cells if c.cell_type == "code"]
+    statements = []                                # (cell, text, node)
+    for i, source in enumerate(cells):
+        text = python.transform_cell(source)
+        statements += [(i, text, node) for node in ast.parse(text).body]
+    modules = {a for _, _, n in statements if isinstance(n, (ast.Import, ast.ImportFrom))
+               for a in _statement(n, set())[0]}
+    kept_cells = {i for i, source in enumerate(cells) if is_branch(source)}
+    assert kept_cells, "no branch cell found"
+    last = max(kept_cells)
+    # A function reads globals when it is called, so a name is followed to every statement
+    # that binds it before the last branch cell, not only the nearest one: repeat to a fixed point.
+    facts = [(i, *_statement(node, modules), isinstance(node, (ast.Import, ast.ImportFrom)))
+             for i, _, node in statements]
+    kept: set[int] = set()
+    while True:
+        needed = set().union(*(facts[k][2] for k in kept))
+        now = {k for k, (i, binds, _, is_import) in enumerate(facts)
+               if i <= last and (i in kept_cells or is_import or binds & needed)}
+        if now == kept:
+            break
+        kept = now
+    out = []
+    for i, source in enumerate(cells):
+        if i in kept_cells:
+            out.append(source)
+            continue
+        parts = ["".join(f"@{ast.get_source_segment(text, d)}\n" for d in getattr(node, "decorator_list", []))
+                 + ast.get_source_segment(text, node)
+                 for k, (j, text, node) in enumerate(statements) if j == i and k in kept]
+        if parts:
+            out.append("\n".join(parts))
+    return out
+
+
+def test_branch_slice_keeps_what_the_branch_needs_and_no_more():
+    """On a made-up notebook: names used in functions, changed in place, shadowed by a loop."""
+    sources = [
+        "%matplotlib inline\nimport numpy as np\nimport matplotlib.pyplot as plt\nslow = np.ones(9)",
+        "a = 1\nb = 2\n@staticmethod\ndef f(x):\n    y = a + x\n    return y\nplt.show()",
+        "c = [b]\nc.append(3)\nunused = [slow]",
+        "for a in range(3):\n    pass\nwith open('f') as handle:\n    pass",
+        "if WEIGHTS_PRESENT:\n    print(f(1), c, [handle for handle in c])",
+        "after = 1",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    got = branch_slice(nb, lambda s: "WEIGHTS_PRESENT" in s)
+    assert got == [
+        "import numpy as np\nimport matplotlib.pyplot as plt",
+        "a = 1\nb = 2\n@staticmethod\ndef f(x):\n    y = a + x\n    return y",
+        "c = [b]\nc.append(3)",
+        "for a in range(3):\n    pass",             # rebinds a: kept (f reads the last a)
+        sources[4],
+    ], got
 
 
 def _stdout(cell) -> str:
@@ -155,8 +304,12 @@ def test_stored_outputs_took_the_offline_path(path):
 
 @pytest.mark.parametrize("path", BRANCHES)
 def test_notebook_runs_with_the_weights_present(torch_home, path):
+    """The notebook's branch cells (and the code they need) run in a fresh kernel that sees the
+    checkpoints and no network; the listed cell takes the weights-present path."""
     needle, markers, absent = BRANCHES[path]
-    nb = nbformat.read(ROOT / path, 4)
+    sources = branch_slice(nbformat.read(ROOT / path, 4), _BRANCH.search)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources],
+                                  metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
     env = dict(os.environ, TORCH_HOME=str(torch_home), MPLBACKEND="agg")
     for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
         env[var] = "http://127.0.0.1:9"                   # a download would fail, not succeed

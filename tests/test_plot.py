@@ -60,3 +60,31 @@ def test_grad_cam_explorer_offers_top_classes_and_layers(lite0):
     assert cls.value == fl.imagenet_labels().index("espresso") and layer.value == "head"
     layer.value = "block5"  # redraws without error
     plt.close("all")
+
+
+def _static_picture(box):
+    """The box's display for readers without a kernel: checks it and returns its picture."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    data = box._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data         # JupyterLab: the live widget
+    assert data["text/plain"].endswith(f"({fl.widgets.STATIC_NOTE})"), data["text/plain"]
+    png = base64.b64decode(data["image/png"])
+    assert png == box.picture                           # what it shows now (tests/test_browser.py: live)
+    w, h = Image.open(io.BytesIO(png)).size
+    assert w > 100 and h > 100
+    return png
+
+
+def test_explorers_carry_the_picture_they_show_for_readers_without_a_kernel(lite0):
+    w = fl.widgets.feature_explorer(lite0, "chelsea", ["stem", "head"])
+    first = _static_picture(w)
+    w.children[0].children[1].value = 5                                # channel 5: another picture
+    assert _static_picture(w) != first
+    g = fl.widgets.grad_cam_explorer(lite0, "coffee", ["block5", "head"], topk=3)
+    first = _static_picture(g)
+    g.children[0].children[1].value = "block5"
+    assert _static_picture(g) != first

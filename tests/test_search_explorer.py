@@ -28,10 +28,12 @@ def test_controls_change_the_ranking_and_upload_sets_the_query(lite0, gallery):
     (query, layer), (how, k), upload, out = box.children[0].children, box.children[1].children, *box.children[2:]
     assert [f for f, _ in box.hits][0] != str(gallery / query.value)  # the query is not its own hit
     first = box.hits
+    picture = box.picture                                # the static fallback: what it shows now
+    assert picture[:8] == b"\x89PNG\r\n\x1a\n" and "image/png" in box._repr_mimebundle_()
     scores = [s for _, s in first]
     assert len(first) == 3 and scores == sorted(scores, reverse=True)
     layer.value = "block5"
-    assert box.hits != first
+    assert box.hits != first and box.picture != picture
     after_layer = box.hits
     how.value = "max"
     assert box.hits != after_layer

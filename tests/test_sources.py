@@ -40,7 +40,8 @@ def test_notebook_matches_its_source(path):
                          f"{first_difference(got, want)}\nrun `make sync` (text -> notebook)")
 
 
-DRAWS = ("plt.subplots(", "plt.figure(", "plt.show(", "plt.imshow(", "fl.plot.")  # at the top level of a cell
+DRAWS = ("plt.subplots(", "plt.figure(", "plt.show(", "plt.imshow(", "fl.plot.",  # at the top level of a cell
+         "fl.widgets.")
 
 
 def draws(source: str) -> bool:
@@ -57,3 +58,16 @@ def test_every_drawing_cell_stores_its_picture(path):
              and not any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
     assert not blank, (f"code cells {blank} draw but store no picture: re-execute without "
                        "MPLBACKEND=agg (make notebooks)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_stored_widget_has_a_static_picture(path):
+    """Where no kernel runs (GitHub, nbviewer, the handouts) a widget shows its static fallback:
+    the picture of its first state and a line saying it is interactive, not "VBox(...)"."""
+    from featlab.widgets import STATIC_NOTE
+    nb = nbformat.read(path, 4)
+    widgets = [(i, o.get("data", {})) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+               for o in c.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    bare = [i for i, data in widgets if "image/png" not in data or STATIC_NOTE not in data["text/plain"]]
+    assert not bare, (f"cells {bare} store a widget without its picture and note: re-execute the "
+                      "notebook (make notebooks)")

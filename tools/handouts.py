@@ -2,19 +2,26 @@
 
 Usage: python tools/handouts.py [--out build/handouts] [--no-pdf] [PAGE ...]
 
+Two editions, each with an index that links the other: English (index.html) and Chinese
+(index.zh.html: notebooks/zh/, exercises/zh/ and docs/zh/, whichever pages exist yet; a
+notebook not translated yet is listed with a link to its English page).
+
 - HTML of every notebook and exercise (student copy and solution) with its *committed* outputs
-  and figures; nothing is executed, the stored outputs are the handout.
-- docs/cheatsheet.md and docs/glossary.md as HTML (mistune, which nbconvert already uses).
-- index.html, the pages in course order, each titled by its first heading.
+  and figures; nothing is executed, the stored outputs are the handout. A widget shows the
+  picture stored with it (featlab's explorers store their first state) and a note.
+- docs/cheatsheet.md and docs/glossary.md (and docs/zh/*.md) as HTML (mistune, which nbconvert
+  already uses).
+- index.html and index.zh.html, the pages in course order, each titled by its first heading.
 - Formulas are typeset by a copy of MathJax 2 (pip package ``jupyter-server-mathjax``) placed
   in the output folder, so no page loads anything from the network.
-- A PDF of every notebook and of the two docs, printed by headless Chromium (Debian's
-  ``chromium``; ``make chromium`` installs it). Without Chromium the PDFs are skipped.
+- A PDF of every notebook and of the docs, printed by headless Chromium (Debian's ``chromium``;
+  ``make chromium`` installs it, and the Noto CJK fonts the Chinese pages are printed with).
+  Without Chromium the PDFs are skipped.
 
 The output folder mirrors the repository (notebooks/, exercises/, exercises/solutions/, docs/),
 so a relative link keeps its path: ``../docs/glossary.md`` becomes ``../docs/glossary.html``
 and ``../exercises/02_receptive_fields.ipynb`` becomes ``../exercises/02_receptive_fields.html``.
-PAGE arguments (repository paths) build only those pages, plus index.html.
+PAGE arguments (repository paths) build only those pages, plus the two indexes.
 """
 from __future__ import annotations
 
@@ -37,6 +44,8 @@ from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ["docs/cheatsheet.md", "docs/glossary.md"]
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+BILINGUAL = {"docs/glossary.md"}   # English / 中文 side by side: either edition's own
 # The PDF is printed from the page as laid out for a printed A4 page: ``?print`` (or the
 # browser's own print) sets class "print" on <html>, which switches on the print styles, and
 # Chromium's window is as wide as the printable width, so MathJax, which typesets once, breaks
@@ -63,8 +72,26 @@ window.MathJax = {
 };
 </script>
 <script src="URL"></script>"""
-WIDGET_NOTE = ("<p class='handout-note'>[Interactive widget: open the notebook in JupyterLab "
-               "to use it.]</p>")
+
+# The two editions: where their pages are, their index, their words. A page is Chinese when it
+# lies in a zh/ folder (notebooks/zh/, exercises/zh/, exercises/zh/solutions/, docs/zh/).
+EDITIONS = {
+    "en": dict(lang="en", index="index.html", sub="", other="zh", other_label="中文版",
+               title="featlab — workshop handouts",
+               intro="Every page shows the outputs stored with the notebook; nothing here needs a network.",
+               reference="Reference", cheat="formula cheat sheet", glossary="glossary (English / 中文)",
+               columns=("#", "notebook", "exercise", "solution"), english="", pdf="PDF",
+               widget="Interactive widget: open the notebook in JupyterLab to use it",
+               widget_picture="Interactive widget, shown as stored: open the notebook in JupyterLab "
+                              "to use it"),
+    "zh": dict(lang="zh-CN", index="index.zh.html", sub="zh/", other="en", other_label="English edition",
+               title="featlab — 工作坊讲义",
+               intro="每一页展示笔记本保存的输出；离线即可阅读。尚未译成中文的笔记本链接到英文版。",
+               reference="参考", cheat="公式速查表", glossary="术语表（English / 中文）",
+               columns=("#", "笔记本", "练习", "参考答案"), english="（英文）", pdf="PDF",
+               widget="交互式控件：在 JupyterLab 中打开笔记本即可使用",
+               widget_picture="交互式控件，此处为保存时的画面：在 JupyterLab 中打开笔记本即可使用"),
+}
 
 # Shared by notebooks and docs: A4 pages, code that wraps instead of running off the page,
 # figures kept whole, Noto CJK for Chinese (Debian's fonts-noto-cjk).
@@ -96,7 +123,7 @@ NOTEBOOK_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 """
 
 DOC_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>TITLE</title>
+<html lang="LANG"><head><meta charset="utf-8"><title>TITLE</title>
 MATHJAX
 <style>CSS</style></head>
 <body class="doc NAME"><main>
@@ -124,16 +151,17 @@ html.print .cheatsheet { font-size: 9.2pt; line-height: 1.3; }
 """
 
 INDEX_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>featlab — handouts</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>
 <style>{css}
 td a + a {{ margin-left: 0.6em; }}
+.other-edition {{ float: right; margin-top: 0.4em; }}
 </style></head>
 <body class="doc index"><main>
-<h1>featlab — workshop handouts</h1>
-<p>Every page shows the outputs stored with the notebook; nothing here needs a network.
-Reference: <a href="docs/cheatsheet.html">formula cheat sheet</a>{cheat_pdf} ·
-<a href="docs/glossary.html">glossary (English / 中文)</a>{gloss_pdf}</p>
-<table><thead><tr><th>#</th><th>notebook</th><th>exercise</th><th>solution</th></tr></thead>
+<a class="other-edition" hreflang="{other_lang}" href="{other_index}">{other_label}</a>
+<h1>{title}</h1>
+<p>{intro}
+{reference}: {cheat} · {glossary}</p>
+<table><thead><tr>{columns}</tr></thead>
 <tbody>
 {rows}
 </tbody></table>
@@ -143,12 +171,23 @@ Reference: <a href="docs/cheatsheet.html">formula cheat sheet</a>{cheat_pdf} ·
 
 # --- finding the pages -----------------------------------------------------------------------
 
-def all_pages() -> list[str]:
-    """Repository paths of every page, in course order (notebook, exercise, solution, ...)."""
+def edition_pages(edition: str) -> list[str]:
+    """Repository paths of the pages of one edition that exist, notebooks first, docs last."""
+    sub = EDITIONS[edition]["sub"]
     pages = []
-    for pattern in ("notebooks/*.ipynb", "exercises/*.ipynb", "exercises/solutions/*.ipynb"):
+    for pattern in (f"notebooks/{sub}*.ipynb", f"exercises/{sub}*.ipynb", f"exercises/{sub}solutions/*.ipynb"):
         pages += [p.relative_to(ROOT).as_posix() for p in sorted(ROOT.glob(pattern))]
-    return pages + DOCS
+    docs = [f"docs/{sub}{Path(d).name}" for d in DOCS]
+    return pages + [d for d in docs if (ROOT / d).is_file()]
+
+
+def all_pages() -> list[str]:
+    """Repository paths of every page: the English edition, then the Chinese one."""
+    return edition_pages("en") + edition_pages("zh")
+
+
+def edition_of(page: str) -> str:
+    return "zh" if re.match(r"(notebooks|exercises|docs)/zh/", page) else "en"
 
 
 def html_name(page: str) -> str:
@@ -217,24 +256,40 @@ def mathjax_html(page: str) -> str:
 
 
 @functools.cache
-def exporter() -> HTMLExporter:
-    """nbconvert's JupyterLab page, without anything loaded from the network (one for all)."""
-    return HTMLExporter(template_name="lab", template_file="handout.html.j2",
+def exporter(lang: str = "en") -> HTMLExporter:
+    """nbconvert's JupyterLab page, without anything loaded from the network (one per language:
+    ``<html lang>`` makes Chromium draw Chinese with the Simplified Chinese glyphs of Noto CJK)."""
+    page = HTMLExporter(template_name="lab", template_file="handout.html.j2",
                         extra_loaders=[DictLoader({"handout.html.j2": NOTEBOOK_TEMPLATE})])
+    page.language_code = lang          # (as a keyword of HTMLExporter it is not taken)
+    return page
+
+
+def widget_html(data: dict, edition: str) -> str:
+    """A widget's output without a kernel: the picture stored with it (image/png of its mime
+    bundle, as featlab's explorers store their first state) and a note; the note alone without."""
+    words = EDITIONS[edition]
+    png = data.get("image/png")
+    if not png:
+        return f"<p class='handout-note'>[{words['widget']}.]</p>"
+    png = png if isinstance(png, str) else "".join(png)
+    return (f"<img src=\"data:image/png;base64,{png.strip()}\" alt=\"{html.escape(words['widget'])}\">"
+            f"<p class='handout-note'>[{words['widget_picture']}.]</p>")
 
 
 def notebook_html(page: str) -> str:
-    """A notebook as HTML with its stored outputs; widgets become a note (they need a kernel)."""
+    """A notebook as HTML with its stored outputs; a widget shows its stored picture and a note."""
+    edition = edition_of(page)
     nb = nbformat.read(ROOT / page, as_version=4)
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = keep_inline_math(cell.source)
         for out in cell.get("outputs", []):
-            if "application/vnd.jupyter.widget-view+json" in out.get("data", {}):
-                out["data"] = {"text/html": WIDGET_NOTE}
-    body, _ = exporter().from_notebook_node(nb, resources={"metadata": {"name": title_of(page)},
-                                                         "mathjax_html": mathjax_html(page)})
+            if WIDGET_MIME in out.get("data", {}):
+                out["data"] = {"text/html": widget_html(out["data"], edition)}
+    body, _ = exporter(EDITIONS[edition]["lang"]).from_notebook_node(
+        nb, resources={"metadata": {"name": title_of(page)}, "mathjax_html": mathjax_html(page)})
     return body
 
 
@@ -245,30 +300,45 @@ def doc_html(page: str) -> str:
     body = render(text)
     body = re.sub(r"(<h2.*?)(?=<h2|<h1|\Z)", r"<section>\1</section>\n", body, flags=re.S)
     parts = {"TITLE": html.escape(title_of(page)), "MATHJAX": mathjax_html(page), "CSS": DOC_CSS,
-             "NAME": Path(page).stem, "BODY": body}
+             "NAME": Path(page).stem, "BODY": body, "LANG": EDITIONS[edition_of(page)]["lang"]}
     return re.sub("|".join(parts), lambda m: parts[m.group(0)], DOC_PAGE)
 
 
-def index_html(pages: list[str], pdfs: set[str]) -> str:
+def index_html(pages: list[str], pdfs: set[str], edition: str = "en") -> str:
+    """The index of one edition (``pages``: every page built, both editions). The Chinese one
+    takes the Chinese page where there is one, else the English page, marked （英文）."""
+    words, other = EDITIONS[edition], EDITIONS[EDITIONS[edition]["other"]]
+    sub = words["sub"]
+
+    def pick(english: str) -> str | None:       # notebooks/01_x.ipynb -> notebooks/zh/01_x.ipynb
+        folder, name = english.rsplit("/", 1)
+        ours = f"{folder}/{sub}{name}" if not folder.startswith("exercises/solutions") else \
+            f"exercises/{sub}solutions/{name}"
+        return ours if ours in pages else english if english in pages else None
+
     def link(page: str | None, label: str | None = None) -> str:
         if page is None:
             return ""
-        a = f'<a href="{html_name(page)}">{label or inline_title(title_of(page))}</a>'
+        foreign = edition_of(page) != edition and page not in BILINGUAL
+        a = (f'<a href="{html_name(page)}"{" hreflang=en" if foreign else ""}>'
+             f'{label or inline_title(title_of(page))}</a>{words["english"] if foreign else ""}')
         if page in pdfs:
-            a += f' <a href="{Path(page).with_suffix(".pdf").as_posix()}">PDF</a>'
+            a += f' <a href="{Path(page).with_suffix(".pdf").as_posix()}">{words["pdf"]}</a>'
         return a
 
     rows = []
-    for nb in (p for p in pages if p.startswith("notebooks/")):
+    for nb in (p for p in pages if re.fullmatch(r"notebooks/[^/]+\.ipynb", p)):
         name = Path(nb).name
-        ex, sol = f"exercises/{name}", f"exercises/solutions/{name}"
-        rows.append(f"<tr><td>{name[:2]}</td><td>{link(nb)}</td>"
-                    f"<td>{link(ex if ex in pages else None, 'exercise')}</td>"
-                    f"<td>{link(sol if sol in pages else None, 'solution')}</td></tr>")
-    pdf = {d: (f' (<a href="{Path(d).with_suffix(".pdf").as_posix()}">PDF</a>)' if d in pdfs else "")
-           for d in DOCS}
-    return INDEX_PAGE.format(css=DOC_CSS, rows="\n".join(rows), cheat_pdf=pdf[DOCS[0]],
-                             gloss_pdf=pdf[DOCS[1]])
+        cols = [link(pick(nb)),
+                link(pick(f"exercises/{name}"), words["columns"][2]),
+                link(pick(f"exercises/solutions/{name}"), words["columns"][3])]
+        rows.append(f"<tr><td>{name[:2]}</td>" + "".join(f"<td>{c}</td>" for c in cols) + "</tr>")
+    docs = [link(pick(d), label) for d, label in zip(DOCS, (words["cheat"], words["glossary"]))]
+    return INDEX_PAGE.format(
+        css=DOC_CSS, lang=words["lang"], title=words["title"], intro=words["intro"],
+        reference=words["reference"], cheat=docs[0], glossary=docs[1],
+        columns="".join(f"<th>{c}</th>" for c in words["columns"]), rows="\n".join(rows),
+        other_lang=other["lang"], other_index=other["index"], other_label=words["other_label"])
 
 
 def copy_mathjax(out: Path) -> None:
@@ -338,7 +408,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_pdf and chromium is None:
         print("PDF skipped: no chromium on PATH (make chromium installs Debian's chromium).")
     if chromium:
-        printed = [p for p in pages if p.startswith("notebooks/") or p in DOCS]
+        printed = [p for p in pages if p.startswith("notebooks/") or p.startswith("docs/")]
 
         def one(page: str) -> str:
             pdf = out / Path(page).with_suffix(".pdf")
@@ -351,8 +421,10 @@ def main(argv: list[str] | None = None) -> None:
             for line in pool.map(one, printed):
                 print(line, flush=True)
     pdfs = {p for p in everything if (out / Path(p).with_suffix(".pdf")).exists()}
-    (out / "index.html").write_text(index_html(everything, pdfs), encoding="utf-8")
-    print(f"done in {time.perf_counter() - start:.0f} s: open {out / 'index.html'}")
+    for edition, words in EDITIONS.items():
+        (out / words["index"]).write_text(index_html(everything, pdfs, edition), encoding="utf-8")
+    print(f"done in {time.perf_counter() - start:.0f} s: open {out / 'index.html'} "
+          f"(中文: {out / EDITIONS['zh']['index']})")
 
 
 if __name__ == "__main__":
