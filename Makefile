@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.featlab-installed
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q --no-compile -c constraints.txt -e ".[lab,test]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[lab,test]"
 	@# nbgrader is only a library here (make exercises): keep its grading UI out of JupyterLab
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
 	$(BIN)/jupyter server extension disable --sys-prefix $(addprefix nbgrader.server_extensions., \

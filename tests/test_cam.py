@@ -290,10 +290,10 @@ def test_exercise_checks_reject_typical_mistakes():
         with pytest.raises(ExerciseError):
             check_grad_cam_map(wrong)
 
-    def hit(h, box, end=0):
-        top, left, hh, ww = box
+    def hit(h, box, end=0):                                   # box = (x0, y0, x1, y1), x = column
+        x0, y0, x1, y1 = box
         r, c = divmod(int(h.argmax()), h.shape[1])
-        return top <= r < top + hh + end and left <= c < left + ww + end
+        return y0 <= r < y1 + end and x0 <= c < x1 + end
     check_pointing_hit(hit)
     for wrong in (lambda h, b: hit(h, b, end=1),                                    # ends included
                   lambda h, b: hit(h.T.contiguous(), b)):                               # rows and columns swapped
