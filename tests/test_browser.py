@@ -70,6 +70,7 @@ def lab(tmp_path_factory):
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(json.dumps(values))
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the kernel draws inline
+    env["OMP_NUM_THREADS"] = "1"  # one thread per kernel: the notebooks run side by side (fixture pages)
     env.update(JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
                JUPYTER_DATA_DIR=str(tmp / "data"), IPYTHONDIR=str(tmp / "ipython"))
@@ -114,15 +115,8 @@ def browser(tmp_path_factory):
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def notebook(request, lab, browser):
-    """A browser page with the notebook ``request.param`` opened and run top to bottom.
-
-    Module scope: pytest groups the tests by notebook, so a notebook runs once for all its tests.
-    """
-    name = request.param
-    url, token = lab
-    SHOTS.mkdir(parents=True, exist_ok=True)
+def _open_and_run_all(browser, url, token, name):
+    """A new page with notebook ``name`` open, its outputs cleared and "Run All" started."""
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.set_default_timeout(120_000)
     # a workspace of its own, so the page opens this notebook only
@@ -140,10 +134,30 @@ def notebook(request, lab, browser):
         await jupyterapp.commands.execute('notebook:clear-all-cell-outputs');
         jupyterapp.commands.execute('notebook:run-all-cells');
     }""")
-    page.wait_for_function(FINISHED, timeout=600_000, polling=1000)
-    yield page
-    page.evaluate("() => jupyterapp.shell.currentWidget.sessionContext.shutdown()")
-    page.close()
+    return page
+
+
+@pytest.fixture(scope="module")
+def pages(lab, browser):
+    """Every notebook of IN_BROWSER open in a page of its own and run top to bottom, all of them at
+    once (each kernel also waits on the browser and on its imports, so side by side they take half
+    the time of one after another); yields {name: page}."""
+    url, token = lab
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    opened = {name: _open_and_run_all(browser, url, token, name) for name in IN_BROWSER}
+    for page in opened.values():
+        page.wait_for_function(FINISHED, timeout=600_000, polling=1000)
+    yield opened
+    for page in opened.values():  # the lab fixture's server takes the kernels down with it
+        page.close()
+
+
+@pytest.fixture
+def notebook(request, pages):
+    """The page of notebook ``request.param``, run top to bottom (once, for all its tests)."""
+    page = pages[request.param]
+    page.bring_to_front()
+    return page
 
 
 def test_the_widget_notebooks_are_found():
