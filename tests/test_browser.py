@@ -144,7 +144,8 @@ def pages(lab, browser):
     the time of one after another); yields {name: page}."""
     url, token = lab
     SHOTS.mkdir(parents=True, exist_ok=True)
-    opened = {name: _open_and_run_all(browser, url, token, name) for name in IN_BROWSER}
+    # the later notebooks take longer (the capstone most): start them first
+    opened = {name: _open_and_run_all(browser, url, token, name) for name in reversed(IN_BROWSER)}
     for page in opened.values():
         page.wait_for_function(FINISHED, timeout=600_000, polling=1000)
     yield opened

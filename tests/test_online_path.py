@@ -24,6 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 import featlab as fl
@@ -310,23 +311,34 @@ def test_stored_outputs_took_the_offline_path(path):
     assert not [m for m in markers if re.search(m, text, re.M)]
 
 
+@pytest.fixture(scope="module")
+def online_kernel(torch_home):
+    """One kernel for the branches of every notebook (its namespace reset before each): it sees
+    the checkpoints, and a download through a proxy would fail, not succeed."""
+    env = dict(os.environ, TORCH_HOME=str(torch_home), MPLBACKEND="agg")
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        env[var] = "http://127.0.0.1:9"
+    env.pop("no_proxy", None), env.pop("NO_PROXY", None)
+    assert {Path(p).parent for p in BRANCHES} == {Path("notebooks")}  # one working folder for all
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(ROOT / "notebooks"), env=env)
+    yield km
+    km.shutdown_kernel(now=True)
+
+
 @pytest.mark.parametrize("path", BRANCHES)
-def test_notebook_runs_with_the_weights_present(torch_home, path):
-    """The notebook's branch cells (and the code they need) run in a fresh kernel that sees the
+def test_notebook_runs_with_the_weights_present(online_kernel, path):
+    """The notebook's branch cells (and the code they need) run in a kernel that sees the
     checkpoints and no network; the listed cell takes the weights-present path."""
     needle, markers, absent = BRANCHES[path]
     sources = branch_slice(nbformat.read(ROOT / path, 4), _BRANCH.search)
     if path in SMALLER:
         (at,) = [i for i, s in enumerate(sources) if needle in s]
         sources.insert(at, SMALLER[path])
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources],
+    reset = "get_ipython().run_line_magic('reset', '-f')\nimport matplotlib.pyplot as plt; plt.close('all')"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in [reset, *sources]],
                                   metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
-    env = dict(os.environ, TORCH_HOME=str(torch_home), MPLBACKEND="agg")
-    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
-        env[var] = "http://127.0.0.1:9"                   # a download would fail, not succeed
-    env.pop("no_proxy", None), env.pop("NO_PROXY", None)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str((ROOT / path).parent)}}).execute(env=env)
+    NotebookClient(nb, km=online_kernel, timeout=600).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     cell = _branch_cell(nb, needle)
