@@ -1,4 +1,5 @@
-"""What several test modules share: exercise-check assertions, a second writer of an HDF5 file."""
+"""What several test modules share: exercise-check assertions, a second writer of an HDF5 file,
+one kernel for several notebooks."""
 import difflib
 import importlib.util
 import subprocess
@@ -54,3 +55,27 @@ def build_exercises():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@contextmanager
+def kernel(cwd, env: dict | None = None):
+    """A python3 kernel started in ``cwd`` (with ``env``, else this process's environment) for the
+    block: one kernel's imports for several notebooks, each run with :func:`run_afresh`."""
+    from jupyter_client.manager import KernelManager
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(cwd), **({} if env is None else {"env": env}))
+    try:
+        yield km
+    finally:
+        km.shutdown_kernel(now=True)
+
+
+def run_afresh(km, nb, **client):
+    """Execute ``nb`` in the shared kernel ``km`` after a first cell that empties the namespace and
+    closes the figures (nothing of the notebook before is left); returns that first cell."""
+    import nbformat
+    from nbclient import NotebookClient
+    nb.cells.insert(0, nbformat.v4.new_code_cell(
+        "get_ipython().run_line_magic('reset', '-f')\nimport matplotlib.pyplot as plt; plt.close('all')"))
+    NotebookClient(nb, km=km, **client).execute()
+    return nb.cells[0]

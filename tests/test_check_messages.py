@@ -18,6 +18,7 @@ import pytest
 import featlab.checks as checks
 from featlab import i18n
 from featlab.checks import ExerciseError
+from helpers import kernel, run_afresh
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -215,19 +216,14 @@ def test_the_chinese_introduction_says_how_to_switch_language(path):
 def test_the_chinese_exercise_speaks_chinese_in_its_folder(monkeypatch):
     """Exercise 01 of exercises/zh/ in a kernel started in that folder, as Jupyter starts it (no
     FEATLAB_LANG): the skeleton's checks fail in Chinese, the solution's pass with Chinese ✓ lines."""
-    from jupyter_client.manager import KernelManager
-    from nbclient import NotebookClient
-
     monkeypatch.delenv("FEATLAB_LANG", raising=False)
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     folder = ROOT / "exercises" / "zh"
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=str(folder))
-    try:
+    with kernel(folder) as km:
         for path, solved in [(folder / "01_convolution_math.ipynb", False),
                              (folder / "solutions" / "01_convolution_math.ipynb", True)]:
             nb = nbformat.read(path, 4)
-            NotebookClient(nb, km=km, timeout=180, allow_errors=not solved).execute()
+            run_afresh(km, nb, timeout=180, allow_errors=not solved)
             cells = [c for c in nb.cells if c.cell_type == "code" and "check" in c.metadata.get("tags", [])]
             assert cells, path
             for cell in cells:
@@ -237,5 +233,3 @@ def test_the_chinese_exercise_speaks_chinese_in_its_folder(monkeypatch):
                 else:
                     (error,) = [o for o in cell.outputs if o.output_type == "error"]
                     assert error.ename == "ExerciseError" and CJK.search(error.evalue), error.evalue
-    finally:
-        km.shutdown_kernel(now=True)

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from jupyter_client.manager import KernelManager
-from nbclient import NotebookClient
 
 import featlab.checks
+from helpers import kernel, run_afresh
 
 ROOT = Path(__file__).resolve().parents[1]
 SKELETONS = sorted((ROOT / "exercises").glob("*.ipynb"))
@@ -38,21 +37,16 @@ def test_every_check_function_is_used_by_an_exercise():
 
 
 @pytest.fixture(scope="module")
-def kernel():
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=str(ROOT / "exercises"))
-    yield km
-    km.shutdown_kernel(now=True)
+def shared_kernel():
+    with kernel(ROOT / "exercises") as km:
+        yield km
 
 
 @pytest.mark.parametrize("path", SKELETONS, ids=lambda p: p.name)
-def test_skeleton_fails_every_check(path, kernel):
+def test_skeleton_fails_every_check(path, shared_kernel):
     nb = nbformat.read(path, 4)
-    reset = nbformat.v4.new_code_cell("get_ipython().run_line_magic('reset', '-f')\n"
-                                      "import matplotlib.pyplot as plt; plt.close('all')")
-    nb.cells.insert(0, reset)  # nothing of the previous skeleton is left in the shared kernel
-    NotebookClient(nb, km=kernel, timeout=180, allow_errors=True).execute()
-    assert not [o for o in nb.cells[0].outputs if o.output_type == "error"], nb.cells[0].outputs
+    reset = run_afresh(shared_kernel, nb, timeout=180, allow_errors=True)
+    assert not [o for o in reset.outputs if o.output_type == "error"], reset.outputs
     for cell in check_cells(nb):
         errors = [o for o in cell.outputs if o.output_type == "error"]
         assert errors, f"{path.name}: check passed on the unsolved skeleton:\n{cell.source}"

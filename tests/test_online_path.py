@@ -24,10 +24,9 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
-from jupyter_client.manager import KernelManager
-from nbclient import NotebookClient
 
 import featlab as fl
+from helpers import kernel, run_afresh
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -320,10 +319,8 @@ def online_kernel(torch_home):
         env[var] = "http://127.0.0.1:9"
     env.pop("no_proxy", None), env.pop("NO_PROXY", None)
     assert {Path(p).parent for p in BRANCHES} == {Path("notebooks")}  # one working folder for all
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=str(ROOT / "notebooks"), env=env)
-    yield km
-    km.shutdown_kernel(now=True)
+    with kernel(ROOT / "notebooks", env) as km:
+        yield km
 
 
 @pytest.mark.parametrize("path", BRANCHES)
@@ -335,10 +332,9 @@ def test_notebook_runs_with_the_weights_present(online_kernel, path):
     if path in SMALLER:
         (at,) = [i for i, s in enumerate(sources) if needle in s]
         sources.insert(at, SMALLER[path])
-    reset = "get_ipython().run_line_magic('reset', '-f')\nimport matplotlib.pyplot as plt; plt.close('all')"
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in [reset, *sources]],
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources],
                                   metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
-    NotebookClient(nb, km=online_kernel, timeout=600).execute()
+    run_afresh(online_kernel, nb, timeout=600)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     cell = _branch_cell(nb, needle)
