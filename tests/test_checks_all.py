@@ -2,6 +2,7 @@
 failed check (ExerciseError naming the exception and the call), never a raw exception; so is an
 answer of the wrong kind."""
 import inspect
+import re
 
 import numpy as np
 import pytest
@@ -70,13 +71,19 @@ def _calls():
     return check_calls()
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
 @pytest.mark.parametrize("call", _calls(), ids=_ids)
-def test_the_solution_of_the_master_passes(call, capsys):
-    """The function as written in exercises/src/NN_*.py (the solution notebook's code) passes."""
+def test_the_solution_of_the_master_passes(call, lang, capsys, monkeypatch):
+    """The function as written in exercises/src/NN_*.py (the solution notebook's code) passes,
+    with its ✓ line in the language asked for."""
     from solutions import solution
+    monkeypatch.setenv("FEATLAB_LANG", lang)
     number, check, fn = call
     getattr(checks, check)(getattr(solution(number), fn))
-    assert capsys.readouterr().out.startswith("✓")
+    out = capsys.readouterr().out
+    assert out.startswith("✓")
+    if lang == "zh":
+        assert out.startswith("✓ ") and re.search(r"[\u4e00-\u9fff]", out), out
 
 
 IN_PLACE_ALLOWED = {"check_ascent_step", "check_arcface_logits", "check_cosine_logits"}

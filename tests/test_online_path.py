@@ -332,11 +332,8 @@ def test_notebook_runs_with_the_weights_present(online_kernel, path):
     if path in SMALLER:
         (at,) = [i for i, s in enumerate(sources) if needle in s]
         sources.insert(at, SMALLER[path])
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources],
-                                  metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
-    run_afresh(online_kernel, nb, timeout=600)
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    run_afresh(online_kernel, nb, timeout=600)  # a cell that raises fails the test here
     cell = _branch_cell(nb, needle)
     text = _stdout(cell)
     assert absent not in text, text
