@@ -310,10 +310,9 @@ def index_html(pages: list[str], pdfs: set[str], edition: str = "en") -> str:
     words, other = EDITIONS[edition], EDITIONS[EDITIONS[edition]["other"]]
     sub = words["sub"]
 
-    def pick(english: str) -> str | None:       # notebooks/01_x.ipynb -> notebooks/zh/01_x.ipynb
-        folder, name = english.rsplit("/", 1)
-        ours = f"{folder}/{sub}{name}" if not folder.startswith("exercises/solutions") else \
-            f"exercises/{sub}solutions/{name}"
+    def pick(english: str) -> str | None:       # exercises/solutions/01_x.ipynb -> exercises/zh/solutions/01_x.ipynb
+        top, rest = english.split("/", 1)
+        ours = f"{top}/{sub}{rest}"
         return ours if ours in pages else english if english in pages else None
 
     def link(page: str | None, label: str | None = None) -> str:

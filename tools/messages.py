@@ -28,14 +28,13 @@ from pathlib import Path
 import polib
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import catalogue  # noqa: E402
 PACKAGE = ROOT / "featlab"
 CATALOGUE = PACKAGE / "locale" / "zh_CN" / "LC_MESSAGES" / "featlab.po"
 COMPILED = CATALOGUE.with_suffix(".mo")
 MARKERS = ("_", "N_")
 BRACE = "python-brace-format"
-FUZZY_RATIO = 0.6
-HEADER = {"Project-Id-Version": "featlab", "Language": "zh_CN", "MIME-Version": "1.0",
-          "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"}
 
 
 @dataclass
@@ -79,18 +78,11 @@ def fields(text: str) -> list[str]:
     return sorted(out)
 
 
-def _new_catalogue() -> polib.POFile:
-    po = polib.POFile(wrapwidth=100)
-    po.metadata = dict(HEADER)
-    return po
-
-
 def update(path: Path = CATALOGUE, package: Path = PACKAGE) -> bool:
     """Refresh the catalogue from the code; return True if the file changed."""
-    old = polib.pofile(str(path), wrapwidth=100) if path.exists() else _new_catalogue()
+    old = catalogue.read(path)
     live = {e.msgid: e for e in old if not e.obsolete}
-    po = _new_catalogue()
-    po.metadata = old.metadata or dict(HEADER)
+    po = catalogue.new(old)
     used, pending = set(), []
     for msg in extract(package):
         entry = polib.POEntry(msgid=msg.msgid, msgstr="", occurrences=[(f, "") for f in msg.files],
@@ -110,21 +102,10 @@ def update(path: Path = CATALOGUE, package: Path = PACKAGE) -> bool:
         if not left:
             break
         best = max(left, key=lambda e: SequenceMatcher(None, e.msgid, entry.msgid).ratio())
-        if SequenceMatcher(None, best.msgid, entry.msgid).ratio() >= FUZZY_RATIO:
-            entry.msgstr = best.msgstr
-            entry.flags.append("fuzzy")
-            entry.previous_msgid = best.previous_msgid if best.fuzzy and best.previous_msgid else best.msgid
+        if SequenceMatcher(None, best.msgid, entry.msgid).ratio() >= catalogue.FUZZY_RATIO:
+            catalogue.offer_fuzzy(entry, best)
             used.add(best.msgid)
-    for e in old:                               # translations whose message is gone
-        if e.msgstr and (e.obsolete or e.msgid not in used):
-            e.obsolete = True
-            po.append(e)
-    text = str(po).rstrip("\n") + "\n"
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return True
+    return catalogue.finish(po, old, lambda e: e.msgid in used, path)   # gone messages: obsolete
 
 
 def problems(path: Path = CATALOGUE, package: Path = PACKAGE) -> list[str]:

@@ -51,14 +51,11 @@ import polib
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import catalogue  # noqa: E402
 from prose_figures import figures_in  # noqa: E402
 
 LOCALE = ROOT / "locale" / "zh_CN"
-LANGUAGE = "zh_CN"
-FUZZY_RATIO = 0.6     # a changed cell keeps the most similar old translation, marked fuzzy
 SOLUTION_TITLE = "（参考答案）"   # the English solution copies add " (solution)" to the title
-HEADER = {"Project-Id-Version": "featlab", "Language": LANGUAGE, "MIME-Version": "1.0",
-          "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"}
 
 _FORMULA = re.compile(r"\$\$.+?\$\$|\$(?:[^$\n]|\n(?!\s*\n))+?\$", re.S)   # $…$ may wrap inside a paragraph
 _CODE = re.compile(r"`(?:[^`\n]|\n(?!\s*\n))+`")               # `code` may wrap too
@@ -190,25 +187,18 @@ def source_for(zh_notebook: Path) -> Source | None:
 
 
 # ---------------------------------------------------------------- update
-def _new_catalogue() -> polib.POFile:
-    po = polib.POFile(wrapwidth=100)
-    po.metadata = dict(HEADER)
-    return po
-
-
 def update(src: Source) -> bool:
     """Refresh one catalogue from its English; return True if the file changed."""
     path = src.catalogue
-    old = polib.pofile(str(path), wrapwidth=100) if path.exists() else _new_catalogue()
+    old = catalogue.read(path)
     live = [e for e in old if not e.obsolete]
     by_ctxt = {e.msgctxt: e for e in live}
     by_msgid = {}
     for e in live:
-        if e.msgstr and not e.fuzzy:
+        if e.msgstr and not e.fuzzy and e.msgctxt != COMMENT:
             by_msgid.setdefault(e.msgid, e)
     used = set()
-    po = _new_catalogue()
-    po.metadata = old.metadata or dict(HEADER)
+    po = catalogue.new(old)
     pending = []
     for ctxt, text in src.markdown():                               # 1: the same English
         entry = polib.POEntry(msgctxt=ctxt, msgid=text, msgstr="")
@@ -239,25 +229,12 @@ def update(src: Source) -> bool:
                 and (e.msgctxt == COMMENT) == (entry.msgctxt == COMMENT)]
         same = [e for e in left if e.msgctxt == entry.msgctxt and entry.msgctxt != COMMENT]
         close = sorted(left, key=lambda e: -SequenceMatcher(None, e.msgid, entry.msgid).ratio())
-        if not same and close and SequenceMatcher(None, close[0].msgid, entry.msgid).ratio() >= FUZZY_RATIO:
+        if not same and close and SequenceMatcher(None, close[0].msgid, entry.msgid).ratio() >= catalogue.FUZZY_RATIO:
             same = close[:1]
         if same:
-            old_entry = same[0]
-            entry.msgstr = old_entry.msgstr
-            entry.flags = ["fuzzy"]
-            entry.previous_msgid = (old_entry.previous_msgid if old_entry.fuzzy and old_entry.previous_msgid
-                                    else old_entry.msgid)
-            used.add(id(old_entry))
-    for e in old:                                                   # translations that lost their cell
-        if e.msgstr and (e.obsolete or id(e) not in used):
-            e.obsolete = True
-            po.append(e)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = str(po).rstrip("\n") + "\n"
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    path.write_text(text, encoding="utf-8")
-    return True
+            catalogue.offer_fuzzy(entry, same[0])
+            used.add(id(same[0]))
+    return catalogue.finish(po, old, lambda e: id(e) in used, path)   # lost their cell: obsolete
 
 
 # ---------------------------------------------------------------- checks
@@ -286,24 +263,21 @@ def problems(src: Source) -> list[str]:
     out = []
     entries = {}
     for e in po:
-        where = e.msgctxt or "?"
-        if e.msgctxt == COMMENT:
-            where = f"comment {e.msgid.splitlines()[0][:40]!r}"
+        comment = e.msgctxt == COMMENT
+        where = f"comment {e.msgid.splitlines()[0][:40]!r}" if comment else e.msgctxt or "?"
         if e.obsolete:
             out.append(f"{where}: obsolete entry (its English is gone; delete it)")
             continue
-        if e.msgctxt == COMMENT:
+        if comment:                               # keyed by its English: current when present
             entries[(COMMENT, e.msgid)] = e
             if e.msgid not in english_comments:
                 out.append(f"{where}: no such English comment (run update)")
         else:
             entries[e.msgctxt] = e
-        if e.msgctxt == COMMENT:
-            pass                                  # keyed by its English: always current when present
-        elif e.msgctxt not in english:
-            out.append(f"{where}: no such English markdown cell (run update)")
-        elif e.msgid != english[e.msgctxt]:
-            out.append(f"{where}: translates an older English text (run update, then revise it)")
+            if e.msgctxt not in english:
+                out.append(f"{where}: no such English markdown cell (run update)")
+            elif e.msgid != english[e.msgctxt]:
+                out.append(f"{where}: translates an older English text (run update, then revise it)")
         if not e.msgstr.strip():
             out.append(f"{where}: untranslated")
         elif e.fuzzy:
