@@ -464,7 +464,8 @@ for a_, b_ in comparisons:
 # - **Without a low-level cue, the first layers see almost nothing.** The low-level baseline and
 #   the raw pixels stay near chance, and `stem` and `block1` hardly rise above it: the matched
 #   histograms and spectra took away what they could read. `stem` does not even beat the pixels
-#   (probe: *no clear difference*; held-out $J(w)$: *worse*, by a hair).
+#   (probe: *no clear difference*; held-out $J(w)$: *worse*, by a hair: the upper end of its
+#   interval prints as -0.000).
 # - **The face signal appears in the middle and peaks late.** Probe accuracy and held-out $J(w)$
 #   climb from `block2` to `block6`, and both steps of the verdict table along that climb
 #   (`block4` vs `stem`, `block6` vs `block4`) are *better* by both measures. `head` is

@@ -490,8 +490,9 @@ for L in LAYERS[1:4]:
 # features `scipy.linalg.sqrtm` copes (pytorch-fid guards against a failing `sqrtm` by adding 1e-6
 # to the diagonals when it returns non-finite values). Float32 covariances, however, can shift the
 # distance (the last column): not to two decimals of a percent at `block5` and `block6`, but by
-# about a tenth of a percent at `block7`, the widest of the three. Small, but not guaranteed to be
-# zero: compute the statistics in float64.
+# about a tenth of a percent at `block7`, the widest of the three and the one whose covariance is
+# singular (320 pictures for 320 dimensions, the warning above), so width and singularity are not
+# told apart here. Small, but not guaranteed to be zero: compute the statistics in float64.
 #
 # ## Measure (c): the number of samples
 #
