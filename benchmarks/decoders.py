@@ -13,7 +13,6 @@ highest] over the rounds; differences in pixel values (of 255) against Pillow ex
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import featlab as fl  # noqa: E402
-from extract_speed import write_jpegs  # noqa: E402
+from extract_speed import load_average, write_jpegs  # noqa: E402
 
 
 def decoders(prep: fl.Preprocess) -> dict:
@@ -53,7 +52,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
     prep = fl.preprocess_for("efficientnet_lite0")
-    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average {load_average()}")
     with tempfile.TemporaryDirectory(prefix="featlab_dec_") as tmp:
         files = write_jpegs(Path(tmp), 24)  # 640×480 and 1024×768 alternating
         fns = decoders(prep)
@@ -82,7 +81,7 @@ def main() -> None:
         a, b = (np.array(rates[name][k]) for k in (1, 2))
         print(f"{name:18s} {np.median(a):7.1f} [{a.min():5.1f} – {a.max():5.1f}] {np.median(b):7.1f} "
               f"[{b.min():5.1f} – {b.max():5.1f}]  {diffs[name][0]:9.3f}  {diffs[name][1]:9d}")
-    print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at the end {load_average()}")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,11 @@ from featlab import loader  # noqa: E402
 SIZES = [(640, 480), (1024, 768)]
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, to tell a run on a busy machine ("?" where unknown)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -206,7 +211,7 @@ def main() -> None:
 
     hw = torch.cuda.get_device_name(device) if on_cuda else platform.processor() or platform.machine()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = load_start = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    load = load_start = load_average()
     print(f"device {device.type} ({hw}), {cores} CPU cores, load average {load}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} torch threads")
     feeding = (f"{streams} streams (one model copy and {max(1, cores // streams)} torch threads each, "
@@ -296,7 +301,7 @@ def main() -> None:
             t_load = loader_only(folder, rels, prep, device, batch_size, w, channels_last, args.fast_decode)
             print(f"loader   {args.n:6d} files {t_load:8.2f} s {args.n / t_load:10.1f} img/s   "
                   f"(read + decode + resize + normalise onto the device, no model; {w} threads)")
-        load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+        load = load_average()
         print(f"load average at the end: {load}")
         med = {k: float(np.median(v)) for k, v in rates.items()}
         print(f"naive_img_s={med['naive']:.1f} extract_img_s={med['extract']:.1f} forward_img_s={med['forward']:.1f} "

@@ -24,7 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 import featlab as fl  # noqa: E402
+from extract_speed import load_average  # noqa: E402
 
 
 def write_jpegs(folder: Path, n: int, size=(320, 240)) -> None:
@@ -63,7 +65,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, nargs="+", default=[600, 3000], help="folder sizes (pictures)")
     args = ap.parse_args()
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = load_average()
     print(f"{os.cpu_count()} CPU cores, load average {load}; `featlab extract` with its defaults, 320×240 JPEGs")
     print(f"{'pictures':>9}  {'peak RSS MB':>11}  {'img/s':>7}  {'file MB':>7}")
     with tempfile.TemporaryDirectory(prefix="featlab_mem_") as tmp:
@@ -74,7 +76,7 @@ def main() -> None:
             peak, seconds, _ = run_extract(folder, out)
             peaks.append(peak)
             print(f"{n:9d}  {peak:11.0f}  {n / seconds:7.1f}  {out.stat().st_size / 1e6:7.1f}", flush=True)
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = load_average()
     print(f"load average at the end: {load}")
     print(" ".join(f"peak_mb_{n}={p:.0f}" for n, p in zip(args.n, peaks))
           + f" growth_mb={peaks[-1] - peaks[0]:.0f}")

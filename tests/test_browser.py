@@ -146,8 +146,11 @@ def pages(lab, browser):
     SHOTS.mkdir(parents=True, exist_ok=True)
     # the later notebooks take longer (the capstone most): start them first
     opened = {name: _open_and_run_all(browser, url, token, name) for name in reversed(IN_BROWSER)}
-    for page in opened.values():
-        page.wait_for_function(FINISHED, timeout=600_000, polling=1000)
+    for name, page in opened.items():
+        try:
+            page.wait_for_function(FINISHED, timeout=600_000, polling=1000)
+        except sync_api.TimeoutError:
+            pytest.fail(f"{name} did not finish running in JupyterLab within 600 s", pytrace=False)
     yield opened
     for page in opened.values():  # the lab fixture's server takes the kernels down with it
         page.close()
